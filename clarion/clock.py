@@ -1,0 +1,52 @@
+"""Time and identifiers, injected so domain code can be tested with a fixed clock."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta, timezone
+
+
+def iso(moment: datetime) -> str:
+    """Pinpoint's timestamp form: `2018-05-24T21:26:33.995Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Clock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class FixedClock(Clock):
+    """A clock that moves only when told to (tests)."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta) -> None:
+        self.moment += timedelta(**delta)
+
+
+class Ids:
+    """Random identifiers in Pinpoint's forms."""
+
+    def resource_id(self) -> str:
+        """32 lower-case hex characters, like app, campaign and segment ids."""
+        return uuid.uuid4().hex
+
+    def request_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def cohort(self) -> int:
+        """0..99: ~1% of endpoints per cohort, used for holdouts and treatments."""
+        return secrets.randbelow(100)

@@ -1,0 +1,120 @@
+"""Operation handlers: one module per resource family.
+
+A handler is a plain function marked with `@operation("CreateApp")`. It takes the request
+`Context` and the operation's input members as snake_case keyword arguments (see
+`protocol.codec`), and returns the output payload as a wire-shaped dict. It never sees HTTP.
+`registry()` collects the marked functions of the modules listed in `MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..clock import iso
+from ..protocol.errors import Forbidden
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+MODULES = [
+    "apps",
+    "settings",
+    "tags",
+    "channels",
+    "endpoints",
+    "users",
+    "phone",
+]
+
+
+def operation(name: str) -> Callable:
+    """Mark a function as the handler of the model's operation `name`."""
+
+    def mark(fn: Callable) -> Callable:
+        fn.operation_name = name
+        return fn
+
+    return mark
+
+
+def _marked(modules: list[str], attribute: str) -> list[Callable]:
+    found = []
+    for module_name in modules:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        found += [v for v in vars(module).values() if callable(v) and getattr(v, attribute, None)
+                  and getattr(v, "__module__", None) == module.__name__]
+    return found
+
+
+def registry(modules: list[str] = MODULES) -> dict[str, Callable]:
+    """Model operation name -> handler."""
+    handlers: dict[str, Callable] = {}
+    for fn in _marked(modules, "operation_name"):
+        if fn.operation_name in handlers:
+            raise RuntimeError(f"two handlers for {fn.operation_name}")
+        handlers[fn.operation_name] = fn
+    return handlers
+
+
+def extension_handlers(modules: list[str] = MODULES) -> list[Callable]:
+    """Handlers of the extension API (`protocol.extensions`), each with its `extension_route`."""
+    return _marked(modules, "extension_route")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed the request: a key, and the apps it may use (None: all of them)."""
+
+    access_key_id: str
+    apps: frozenset[str] | None = None
+
+    @property
+    def scoped(self) -> bool:
+        return self.apps is not None
+
+    def can_use(self, app_id: str) -> bool:
+        return self.apps is None or app_id.lower() in self.apps
+
+    def require_app(self, app_id: str) -> None:
+        if not self.can_use(app_id):
+            raise Forbidden(f"The access key {self.access_key_id} is not allowed to use application {app_id}")
+
+
+@dataclass
+class Context:
+    """What a handler may use: the service's parts, the caller, and this request's id."""
+
+    service: "Service"
+    caller: Caller
+    request_id: str
+
+    @property
+    def store(self):
+        return self.service.store
+
+    @property
+    def settings(self):
+        return self.service.settings
+
+    @property
+    def ids(self):
+        return self.service.ids
+
+    @property
+    def vault(self):
+        return self.service.vault
+
+    def now(self) -> str:
+        """The current time in Pinpoint's ISO form."""
+        return iso(self.service.clock.now())
+
+    def arn(self, resource: str) -> str:
+        s = self.service.settings
+        return f"arn:aws:mobiletargeting:{s.region}:{s.account_id}:{resource}"
+
+    def accepted(self) -> dict:
+        """The MessageBody of 202 'Accepted' answers."""
+        return {"Message": "Accepted", "RequestID": self.request_id}

@@ -1,0 +1,160 @@
+"""The ASGI entry point: auth -> route -> parse -> validate -> handler -> serialize.
+
+A plain ASGI callable rather than a framework router: the route table comes from the model,
+and every microsecond here is paid by every request. Handlers are synchronous (the store is
+synchronous) and run in a worker thread so a slow one never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import anyio.to_thread
+import orjson
+
+from . import codec, sigv4
+from .errors import (BadRequest, InternalServerError, MethodNotAllowed, NotFound, NotImplementedYet,
+                     PayloadTooLarge, ServiceError)
+
+log = logging.getLogger("clarion.access")
+errors_log = logging.getLogger("clarion.errors")
+
+CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, PUT, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"*"),
+    (b"access-control-expose-headers", b"x-amzn-RequestId, x-amzn-ErrorType"),
+]
+
+# An extra route outside the model (extensions, health): async fn(request) -> (status, headers, body).
+Mount = Callable[["Request"], Awaitable[tuple[int, list, bytes]]]
+
+
+class Request:
+    """The parts of an HTTP request the gateway needs, decoded once."""
+
+    __slots__ = ("method", "raw_path", "query", "headers", "body", "request_id")
+
+    def __init__(self, scope: dict, body: bytes, request_id: str):
+        self.method = scope["method"]
+        raw = scope.get("raw_path")
+        self.raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else quote(scope["path"])
+        self.query = scope.get("query_string", b"").decode("latin-1")
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self.body = body
+        self.request_id = request_id
+
+
+class Gateway:
+    def __init__(self, service, mounts: dict[str, Mount] | None = None):
+        self.service = service
+        self.model = service.model
+        self.handlers = service.handlers
+        self.mounts = mounts or {}  # path prefix -> Mount, for paths outside /v1
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = self.service.ids.request_id()
+        caller_key = "-"
+        try:
+            body = await _read_body(scope, receive, self.service.settings.max_body_bytes)
+            request = Request(scope, body, request_id)
+            mount = self._mount_for(request.raw_path)
+            if request.method == "OPTIONS":
+                status, headers, payload = 200, [], b""
+            elif mount is not None:
+                status, headers, payload = await mount(request)
+            else:
+                caller, status, headers, payload = await self._api(request)
+                caller_key = caller.access_key_id if caller else "-"
+        except ServiceError as error:
+            status, headers, payload = codec.serialize_error(error, request_id)
+        except Exception:  # a bug of ours: log it, answer a modelled 500, never an HTML page
+            errors_log.exception("unhandled error in request %s", request_id)
+            status, headers, payload = codec.serialize_error(
+                InternalServerError("Internal server error"), request_id)
+        headers = headers + CORS_HEADERS + [(b"x-amzn-requestid", request_id.encode()),
+                                            (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        if log.isEnabledFor(logging.INFO):
+            # Method, path, status, time, key id and request id only: never headers or bodies.
+            log.info("%s %s %d %.1fms key=%s req=%s", scope["method"], scope["path"], status,
+                     (time.perf_counter() - started) * 1000, caller_key, request_id)
+
+    def _mount_for(self, raw_path: str) -> Mount | None:
+        for prefix, mount in self.mounts.items():
+            if raw_path == prefix or raw_path.startswith(prefix.rstrip("/") + "/"):
+                return mount
+        return None
+
+    async def _api(self, request: Request):
+        caller = self.service.authenticate(request)
+        resolved = self.model.resolve(request.method, request.raw_path)
+        if resolved is None:
+            extension = self.service.extensions.resolve(request.method, request.raw_path)
+            if extension is not None:
+                handler, labels = extension
+                status, payload = await anyio.to_thread.run_sync(
+                    lambda: self.service.run_extension(handler, caller, request, labels))
+                return caller, status, list(codec.JSON_HEADERS), payload
+            allowed = self.model.allowed_methods(request.raw_path) + \
+                self.service.extensions.allowed_methods(request.raw_path)
+            if allowed:
+                raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.raw_path}; "
+                                       f"use {', '.join(allowed)}")
+            raise NotFound(f"No operation matches {request.method} {request.raw_path}")
+        route, labels = resolved
+        handler = self.handlers.get(route.name)
+        if handler is None:
+            raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
+        params = codec.parse_request(route.operation, labels, request.query, request.body)
+        result = await anyio.to_thread.run_sync(
+            lambda: self.service.run_operation(handler, caller, request.request_id, params))
+        status, payload = codec.serialize_output(route.operation, result)
+        return caller, status, list(codec.JSON_HEADERS) if payload else [], payload
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.service.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(scope, receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise BadRequest("Invalid Content-Length header") from None
+            if declared > limit:
+                raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def json_response(status: int, value) -> tuple[int, list, bytes]:
+    return status, list(codec.JSON_HEADERS), orjson.dumps(value)
