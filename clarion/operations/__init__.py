@@ -30,11 +30,17 @@ MODULES = [
 ]
 
 
-def operation(name: str) -> Callable:
-    """Mark a function as the handler of the model's operation `name`."""
+def operation(name: str, *, inline: bool = False) -> Callable:
+    """Mark a function as the handler of the model's operation `name`.
+
+    Handlers run in a worker thread, so a slow one never stalls the server. `inline=True` runs
+    it on the event loop instead, which saves the thread hop (about half the cost of a small
+    request): only for handlers that do a few indexed store calls and never wait on anything.
+    """
 
     def mark(fn: Callable) -> Callable:
         fn.operation_name = name
+        fn.inline = inline
         return fn
 
     return mark

@@ -42,10 +42,13 @@ def create_app(ctx, create_application_request: dict) -> dict:
     return {**doc, "tags": tags}
 
 
-@operation("GetApp")
+@operation("GetApp", inline=True)
 def get_app(ctx, application_id: str) -> dict:
     with ctx.store.read() as conn:
-        return _with_tags(conn, require_app(conn, application_id))
+        doc = app_store.get_with_tags(conn, application_id, app_arn(ctx, application_id.lower()))
+    if doc is None:
+        raise NotFound("Application not found")
+    return doc
 
 
 @operation("GetApps")

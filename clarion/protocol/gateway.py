@@ -2,7 +2,8 @@
 
 A plain ASGI callable rather than a framework router: the route table comes from the model,
 and every microsecond here is paid by every request. Handlers are synchronous (the store is
-synchronous) and run in a worker thread so a slow one never stalls the event loop.
+synchronous) and run in a worker thread so a slow one never stalls the event loop, except
+those marked `inline` (see `operations.operation`).
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ class Gateway:
         if handler is None:
             raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
         params = codec.parse_request(route.operation, labels, request.query, request.body)
-        result = await anyio.to_thread.run_sync(
-            lambda: self.service.run_operation(handler, caller, request.request_id, params))
+        run = lambda: self.service.run_operation(handler, caller, request.request_id, params)  # noqa: E731
+        result = run() if handler.inline else await anyio.to_thread.run_sync(run)
         status, payload = codec.serialize_output(route.operation, result)
         return caller, status, list(codec.JSON_HEADERS) if payload else [], payload
 

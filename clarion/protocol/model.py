@@ -60,6 +60,8 @@ class Model:
 
     service: ServiceModel
     routes: dict[str, list[Route]] = field(default_factory=dict)
+    # (method, number of path segments) -> candidate routes, most specific first
+    _by_shape: dict[tuple[str, int], list[Route]] = field(default_factory=dict)
 
     @property
     def operation_names(self) -> list[str]:
@@ -76,7 +78,7 @@ class Model:
 
     def resolve(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         """The route for (method, raw path) and its decoded labels, or None."""
-        for route in self.routes.get(method, ()):
+        for route in self._by_shape.get((method, raw_path.count("/")), ()):
             labels = route.match(raw_path)
             if labels is not None:
                 return route, labels
@@ -100,4 +102,7 @@ def load() -> Model:
     for routes in model.routes.values():
         # Literal segments beat labels: /v1/apps/{id}/endpoints before /v1/apps/{id}/{x}.
         routes.sort(key=lambda r: -r.literal_segments)
+        for route in routes:
+            segments = route.operation.http["requestUri"].split("?", 1)[0].count("/")
+            model._by_shape.setdefault((route.method, segments), []).append(route)
     return model

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
 from . import keys as key_store
-from .schema import app_tables, apps
+from .schema import app_tables, apps, tags
 
 
 def insert(conn: Connection, doc: dict, settings: dict) -> None:
     conn.execute(apps.insert().values(app_id=doc["Id"], created=doc["CreationDate"], doc=doc, settings=settings))
 
 
+# Built once: constructing a statement costs more than running it on SQLite.
+_GET = select(apps.c.doc).where(apps.c.app_id == bindparam("app_id"))
+_GET_WITH_TAGS = (select(apps.c.doc, tags.c.tags)
+                  .select_from(apps.outerjoin(tags, (tags.c.app_id == apps.c.app_id)
+                                              & (tags.c.arn == bindparam("arn"))))
+                  .where(apps.c.app_id == bindparam("app_id")))
+
+
 def get(conn: Connection, app_id: str) -> dict | None:
-    return conn.execute(select(apps.c.doc).where(apps.c.app_id == app_id.lower())).scalar()
+    return conn.execute(_GET, {"app_id": app_id.lower()}).scalar()
+
+
+def get_with_tags(conn: Connection, app_id: str, arn: str) -> dict | None:
+    """The ApplicationResponse, tags included, in one query (GetApp is a hot path)."""
+    row = conn.execute(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn}).first()
+    return None if row is None else {**row.doc, "tags": row.tags or {}}
 
 
 def exists(conn: Connection, app_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from .schema import keys
 
@@ -27,9 +27,12 @@ def insert(conn: Connection, vault, key_id: str, secret: str, *, apps: list[str]
         description=description, root=root, created=created))
 
 
+_GET = select(keys).where(keys.c.access_key_id == bindparam("key_id"), keys.c.revoked.is_(None))
+
+
 def get(conn: Connection, key_id: str):
     """The key's row, or None when unknown or revoked."""
-    return conn.execute(select(keys).where(keys.c.access_key_id == key_id, keys.c.revoked.is_(None))).first()
+    return conn.execute(_GET, {"key_id": key_id}).first()
 
 
 def list_all(conn: Connection, include_revoked: bool = False):
