@@ -38,6 +38,8 @@ class Service:
     handlers: dict[str, Callable]
     extensions: ExtensionRoutes
     root_credentials: tuple[str, str] | None = None
+    # Signatures are checked against real time even when tests inject a fixed domain clock.
+    wall_clock: Clock = field(default_factory=Clock)
     app_deleted_hooks: list[Callable[[str], None]] = field(default_factory=list)
     _key_cache: dict = field(default_factory=dict)
 
@@ -45,7 +47,7 @@ class Service:
 
     def authenticate(self, request) -> Caller:
         signed = sigv4.parse_authorization(request.headers)
-        sigv4.check_date(signed, self.clock.now())
+        sigv4.check_date(signed, self.wall_clock.now())
         secret, apps = self._lookup_key(signed.access_key_id)
         sigv4.verify(signed, secret, request.method, request.raw_path, request.query, request.headers, request.body)
         return Caller(signed.access_key_id, apps)

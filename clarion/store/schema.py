@@ -6,7 +6,7 @@ Every table that belongs to an app has an `app_id` column: DeleteApp clears them
 Timestamps are ISO-8601 strings (`2024-01-01T00:00:00.000Z`), which sort as time does.
 """
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -83,3 +83,47 @@ attribute_names = Table(
 def app_tables() -> list[Table]:
     """Every table with rows that belong to an app, children first."""
     return [t for t in reversed(metadata.sorted_tables) if "app_id" in t.c]
+
+
+# -- segments -------------------------------------------------------------------------------
+
+segments = Table(
+    "segments", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("segment_id", String(64), primary_key=True),
+    Column("created", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("doc", Json, nullable=False),  # the latest SegmentResponse, without tags
+)
+Index("segments_by_created", segments.c.app_id, segments.c.created, segments.c.segment_id)
+
+segment_versions = Table(
+    "segment_versions", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("segment_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("doc", Json, nullable=False),
+)
+
+segment_members = Table(
+    "segment_members", metadata,  # endpoints of imported segments
+    Column("app_id", String(64), primary_key=True),
+    Column("segment_id", String(64), primary_key=True),
+    Column("endpoint_key", String(256), primary_key=True),
+)
+
+
+# -- outbox (channels/sandbox.py): every message the sandbox transport "sent" -----------------
+
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("app_id", String(64)),
+    Column("channel", String(16), nullable=False),  # email | sms | push | voice | custom
+    Column("address", String(512), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("created", String(32), nullable=False),
+    Column("content", Json, nullable=False),  # the rendered message: subject, bodies, headers, data...
+)
+Index("outbox_by_address", outbox.c.address, outbox.c.seq)
+Index("outbox_by_app", outbox.c.app_id, outbox.c.seq)

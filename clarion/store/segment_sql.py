@@ -1,0 +1,138 @@
+"""Compile a segment plan (`domain.segments`) to a SQL condition over one endpoint row.
+
+The condition reads `endpoints` (its JSON `doc`, `last_active`, `effective_date`) and the
+user's attributes through an outer join on `users`; the two dialects differ only in how JSON
+is taken apart, which is all this module knows about them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, and_, case, cast, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.sql import ColumnElement
+
+from ..domain import segments as seg
+from .schema import endpoints, segment_members, users
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+class Compiler:
+    def __init__(self, dialect: str):
+        self.pg = dialect == "postgresql"
+
+    def condition(self, node) -> ColumnElement:
+        method = getattr(self, "_" + type(node).__name__)
+        return method(node)
+
+    # -- combinators -------------------------------------------------------------------------
+
+    def _All(self, node: seg.All) -> ColumnElement:
+        return and_(true(), *[self.condition(p) for p in node.parts])
+
+    def _Any(self, node: seg.Any) -> ColumnElement:
+        return or_(false(), *[self.condition(p) for p in node.parts])
+
+    def _Not(self, node: seg.Not) -> ColumnElement:
+        # NULL-safe: an endpoint lacking the field is "not in" the set.
+        return not_(func.coalesce(self.condition(node.part), false()))
+
+    # -- leaves ------------------------------------------------------------------------------
+
+    def _FieldIn(self, node: seg.FieldIn) -> ColumnElement:
+        return self._text(endpoints.c.doc, node.path).in_(node.values)
+
+    def _AttributeTest(self, node: seg.AttributeTest) -> ColumnElement:
+        values = self._elements(node)
+        value = values.c.value
+        if node.op == "INCLUSIVE":
+            test = value.in_(node.values)
+        elif node.op == "CONTAINS":  # case-sensitive substring, as Pinpoint documents
+            fn = func.strpos if self.pg else func.instr
+            test = or_(*[fn(value, v) > 0 for v in node.values])
+        else:
+            test = self._date_test(value, node.op, node.values)
+        return exists(select(literal(1)).select_from(values).where(test))
+
+    def _MetricTest(self, node: seg.MetricTest) -> ColumnElement:
+        metric = cast(self._text(endpoints.c.doc, ("Metrics", node.name)), Float)
+        return {
+            "GREATER_THAN": metric > node.value,
+            "LESS_THAN": metric < node.value,
+            "GREATER_THAN_OR_EQUAL": metric >= node.value,
+            "LESS_THAN_OR_EQUAL": metric <= node.value,
+            "EQUAL": metric == node.value,
+        }[node.op]
+
+    def _ActiveSince(self, node: seg.ActiveSince) -> ColumnElement:
+        last = case((endpoints.c.last_active > endpoints.c.effective_date, endpoints.c.last_active),
+                    else_=endpoints.c.effective_date)
+        return last >= node.since
+
+    def _WithinKm(self, node: seg.WithinKm) -> ColumnElement:
+        lat = cast(self._text(endpoints.c.doc, ("Location", "Latitude")), Float)
+        lon = cast(self._text(endpoints.c.doc, ("Location", "Longitude")), Float)
+        # Haversine great-circle distance, after a cheap bounding-box test on latitude.
+        dlat = func.radians(lat - node.latitude)
+        dlon = func.radians(lon - node.longitude)
+        a = (func.power(func.sin(dlat / 2), 2) + func.cos(func.radians(node.latitude)) * func.cos(func.radians(lat))
+             * func.power(func.sin(dlon / 2), 2))
+        distance = 2 * EARTH_RADIUS_KM * func.asin(func.sqrt(func.min(a, 1.0) if not self.pg else func.least(a, 1.0)))
+        box = node.km / 111.0 + 0.1
+        return and_(lat.is_not(None), lat.between(node.latitude - box, node.latitude + box), distance <= node.km)
+
+    def _Imported(self, node: seg.Imported) -> ColumnElement:
+        return exists(select(literal(1)).where(
+            segment_members.c.app_id == endpoints.c.app_id,
+            segment_members.c.segment_id == node.segment_id,
+            segment_members.c.endpoint_key == endpoints.c.endpoint_key))
+
+    # -- JSON, per dialect -----------------------------------------------------------------
+
+    def _text(self, column, path: tuple[str, ...]) -> ColumnElement:
+        """The scalar at `path` in a JSON column, as text (SQLite keeps numbers numeric)."""
+        if self.pg:
+            return func.jsonb_extract_path_text(column, *path)
+        return func.json_extract(column, _sqlite_path(path))
+
+    def _elements(self, node: seg.AttributeTest):
+        """A table of the attribute's values (`value`), for EXISTS subqueries."""
+        if node.source == "endpoint":
+            column, path = endpoints.c.doc, ("Attributes", node.name)
+        else:
+            column, path = users.c.attributes, (node.name,)
+        if self.pg:
+            array = func.jsonb_extract_path(column, *path)
+            array = case((func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB))
+            return func.jsonb_array_elements_text(array).table_valued("value").alias()
+        return func.json_each(column, _sqlite_path(path)).table_valued("value").alias()
+
+    def _date_test(self, value, op: str, bounds: tuple[str, ...]) -> ColumnElement:
+        if self.pg:
+            # Only strings that look like dates are cast: a bad cast would fail the whole query.
+            moment = case((value.op("~")(r"^\d{4}-\d{2}-\d{2}"), cast(value, TIMESTAMP(timezone=True))), else_=None)
+            bound = [cast(literal(b), TIMESTAMP(timezone=True)) for b in bounds]
+            day = lambda x: func.date(func.timezone("UTC", x))  # noqa: E731
+        else:
+            moment = func.julianday(value)
+            bound = [func.julianday(b) for b in bounds]
+            day = func.date
+        if op == "BEFORE":
+            return moment < bound[0]
+        if op == "AFTER":
+            return moment > bound[0]
+        if op == "BETWEEN":
+            return and_(moment >= bound[0], moment <= bound[1])
+        if self.pg:  # ON: the same calendar day (UTC), time ignored
+            return day(moment) == day(bound[0])
+        return day(value) == day(bounds[0])
+
+
+def _sqlite_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join("." + '"' + p.replace('"', '\\"') + '"' for p in path)
+
+
+def audience_from():
+    """endpoints LEFT JOIN users: the FROM clause every compiled condition expects."""
+    return endpoints.outerjoin(users, and_(users.c.app_id == endpoints.c.app_id,
+                                           users.c.user_id == endpoints.c.user_id))

@@ -1,0 +1,120 @@
+"""Segments, their versions, and audiences: who is in a segment, counted or read in pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, and_, case, delete, func, select, tuple_, update
+
+from ..domain import segments as seg
+from .schema import endpoints, segment_members, segment_versions, segments, users
+from .segment_sql import Compiler, audience_from
+
+
+def insert(conn: Connection, doc: dict) -> None:
+    conn.execute(segments.insert().values(app_id=doc["ApplicationId"], segment_id=doc["Id"],
+                                          created=doc["CreationDate"], version=doc["Version"], doc=doc))
+    conn.execute(segment_versions.insert().values(app_id=doc["ApplicationId"], segment_id=doc["Id"],
+                                                  version=doc["Version"], doc=doc))
+
+
+def replace(conn: Connection, doc: dict) -> None:
+    """Store a new version and make it the latest."""
+    conn.execute(update(segments).where(segments.c.app_id == doc["ApplicationId"], segments.c.segment_id == doc["Id"])
+                 .values(version=doc["Version"], doc=doc))
+    conn.execute(segment_versions.insert().values(app_id=doc["ApplicationId"], segment_id=doc["Id"],
+                                                  version=doc["Version"], doc=doc))
+
+
+def get(conn: Connection, app_id: str, segment_id: str, version: int | None = None, *,
+        for_update: bool = False) -> dict | None:
+    if version is None:
+        query = select(segments.c.doc).where(segments.c.app_id == app_id, segments.c.segment_id == segment_id)
+        if for_update and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+    else:
+        query = select(segment_versions.c.doc).where(
+            segment_versions.c.app_id == app_id, segment_versions.c.segment_id == segment_id,
+            segment_versions.c.version == version)
+    return conn.execute(query).scalar()
+
+
+def page(conn: Connection, app_id: str, limit: int, after: list | None) -> list[dict]:
+    query = (select(segments.c.doc).where(segments.c.app_id == app_id)
+             .order_by(segments.c.created, segments.c.segment_id).limit(limit))
+    if after:
+        query = query.where(tuple_(segments.c.created, segments.c.segment_id) > tuple_(*after))
+    return list(conn.execute(query).scalars())
+
+
+def versions_page(conn: Connection, app_id: str, segment_id: str, limit: int, after: int | None) -> list[dict]:
+    """Versions newest first, as Pinpoint lists them."""
+    query = (select(segment_versions.c.doc)
+             .where(segment_versions.c.app_id == app_id, segment_versions.c.segment_id == segment_id)
+             .order_by(segment_versions.c.version.desc()).limit(limit))
+    if after is not None:
+        query = query.where(segment_versions.c.version < after)
+    return list(conn.execute(query).scalars())
+
+
+def delete_segment(conn: Connection, app_id: str, segment_id: str) -> None:
+    for table in (segment_members, segment_versions, segments):
+        conn.execute(delete(table).where(table.c.app_id == app_id, table.c.segment_id == segment_id))
+
+
+# -- audiences ----------------------------------------------------------------------------
+
+def lookup(conn: Connection, app_id: str):
+    """A `domain.segments.SegmentLookup` reading this app's segments."""
+    return lambda segment_id, version: get(conn, app_id, segment_id, version)
+
+
+def condition(conn: Connection, app_id: str, plan):
+    return and_(endpoints.c.app_id == app_id, Compiler(conn.dialect.name).condition(plan))
+
+
+ELIGIBLE = and_(func.coalesce(endpoints.c.doc["EndpointStatus"].as_string(), "ACTIVE") == "ACTIVE",
+                func.coalesce(endpoints.c.doc["OptOut"].as_string(), "NONE") != "ALL")
+
+
+def size(conn: Connection, app_id: str, plan) -> dict:
+    """Total members, eligible members (active and opted in) and eligible members per channel."""
+    where = condition(conn, app_id, plan)
+    eligible = func.sum(case((ELIGIBLE, 1), else_=0))
+    rows = conn.execute(select(endpoints.c.channel_type, func.count(), eligible)
+                        .select_from(audience_from()).where(where).group_by(endpoints.c.channel_type)).all()
+    per_channel = {r[0] or "UNKNOWN": int(r[2] or 0) for r in rows}
+    return {"Total": sum(r[1] for r in rows), "Eligible": sum(per_channel.values()),
+            "EligibleByChannel": {k: v for k, v in sorted(per_channel.items()) if v}}
+
+
+def endpoint_pages(conn: Connection, app_id: str, plan, *, after: str | None = None, page_size: int = 1000,
+                   eligible_only: bool = False) -> Iterator[list[dict]]:
+    """The audience's endpoint documents in pages, keyset-ordered by endpoint key. Each page is
+    a separate query, so a caller can save the last key as a checkpoint and resume there."""
+    where = condition(conn, app_id, plan)
+    if eligible_only:
+        where = and_(where, ELIGIBLE)
+    while True:
+        query = (select(endpoints.c.endpoint_key, endpoints.c.doc, users.c.attributes).select_from(audience_from())
+                 .where(where).order_by(endpoints.c.endpoint_key).limit(page_size))
+        if after is not None:
+            query = query.where(endpoints.c.endpoint_key > after)
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield [_with_user_attributes(r.doc, r.attributes) for r in rows]
+        after = rows[-1].endpoint_key
+        if len(rows) < page_size:
+            return
+
+
+def plan_for(conn: Connection, app_id: str, segment: dict, now) -> object:
+    return seg.plan(segment, now, lookup(conn, app_id))
+
+
+def _with_user_attributes(doc: dict, attributes: dict | None) -> dict:
+    """The full EndpointResponse: user attributes live with the user, shared by its endpoints."""
+    if attributes and doc.get("User"):
+        return {**doc, "User": {**doc["User"], "UserAttributes": attributes}}
+    return doc
