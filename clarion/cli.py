@@ -63,6 +63,31 @@ def serve(host, port, data_dir):
                 log_level=settings.log_level, timeout_graceful_shutdown=10, lifespan="on")
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Run the jobs that are ready now, then exit.")
+@data_dir_option
+def worker(once, data_dir):
+    """Run background job workers only (scale-out beside `serve`, sharing a PostgreSQL store)."""
+    import signal
+    import threading
+
+    settings = _settings(data_dir)
+    _configure_logging(settings.log_level)
+    service = _build(settings)
+    if once:
+        ran = service.workers.drain()
+        click.echo(f"ran {ran} job(s)")
+        service.close()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    click.echo(f"clarion worker: {settings.worker_threads} thread(s); Ctrl-C to stop")
+    stop.wait()
+    service.close()
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)

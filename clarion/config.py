@@ -27,6 +27,7 @@ class Settings:
     max_body_bytes: int = field(default=7 * 1024 * 1024, metadata={"env": "CLARION_MAX_BODY_BYTES"})
     default_opt_out: str = field(default="NONE", metadata={"env": "CLARION_DEFAULT_OPT_OUT"})
     log_level: str = field(default="info", metadata={"env": "CLARION_LOG_LEVEL"})
+    worker_threads: int = field(default=2, metadata={"env": "CLARION_WORKER_THREADS"})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":

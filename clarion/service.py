@@ -20,6 +20,9 @@ from .protocol import sigv4
 from .protocol.errors import UnrecognizedClient
 from .protocol.extensions import ExtensionRoutes
 from .protocol.gateway import Gateway, json_response
+from .runtime import job_handlers
+from .runtime.queue import Queue
+from .runtime.worker import Workers
 from .store import Store
 from .store import keys as key_store
 from .store.secrets import Vault
@@ -41,7 +44,10 @@ class Service:
     # Signatures are checked against real time even when tests inject a fixed domain clock.
     wall_clock: Clock = field(default_factory=Clock)
     app_deleted_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    queue: Queue | None = None
+    workers: Workers | None = None
     _key_cache: dict = field(default_factory=dict)
+    _started: bool = False
 
     # -- authentication -------------------------------------------------------------------
 
@@ -101,7 +107,17 @@ class Service:
     async def _healthz(self, request):
         return json_response(200, {"status": "ok"})
 
+    def start(self) -> None:
+        """Start the background runtime (job workers). Idempotent."""
+        if not self._started:
+            self._started = True
+            self.workers.start()
+
     def close(self) -> None:
+        """Stop the runtime and release everything. Idempotent."""
+        if self._started:
+            self._started = False
+            self.workers.stop()
         self.store.close()
 
 
@@ -123,6 +139,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: Ids | None = N
         handlers=registry(),
         extensions=extensions,
     )
+    service.queue = Queue(store, service.clock, service.ids)
+    service.workers = Workers(service, service.queue, job_handlers(), threads=settings.worker_threads)
     service.root_credentials = ensure_root_credentials(service)
     return service
 

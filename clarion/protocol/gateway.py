@@ -113,10 +113,11 @@ class Gateway:
                                        f"use {', '.join(allowed)}")
             raise NotFound(f"No operation matches {request.method} {request.raw_path}")
         route, labels = resolved
+        # Validate first: a malformed request gets its 400 whether or not the operation is served.
+        params = codec.parse_request(route.operation, labels, request.query, request.body)
         handler = self.handlers.get(route.name)
         if handler is None:
             raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
-        params = codec.parse_request(route.operation, labels, request.query, request.body)
         run = lambda: self.service.run_operation(handler, caller, request.request_id, params)  # noqa: E731
         result = run() if handler.inline else await anyio.to_thread.run_sync(run)
         status, payload = codec.serialize_output(route.operation, result)
@@ -126,6 +127,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.service.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.service.close()
