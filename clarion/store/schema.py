@@ -127,3 +127,26 @@ outbox = Table(
 )
 Index("outbox_by_address", outbox.c.address, outbox.c.seq)
 Index("outbox_by_app", outbox.c.app_id, outbox.c.seq)
+
+
+# -- durable jobs (runtime/queue.py) ----------------------------------------------------------
+
+jobs = Table(
+    "jobs", metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("app_id", String(64)),  # null for service-wide work
+    Column("unique_key", String(256), unique=True),  # at most one job per key, ever: idempotent enqueue
+    Column("payload", Json, nullable=False),
+    Column("checkpoint", Json),  # progress saved by the handler, handed back on resume
+    Column("state", String(16), nullable=False),  # queued | running | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", String(32), nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_until", String(32)),
+    Column("created", String(32), nullable=False),
+    Column("updated", String(32), nullable=False),
+    Column("last_error", Text),
+)
+Index("jobs_ready", jobs.c.state, jobs.c.run_after)
