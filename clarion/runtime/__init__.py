@@ -7,7 +7,10 @@ import importlib
 from collections.abc import Callable
 
 # Job kind -> "module:function". A handler is fn(service, job, progress).
-JOB_HANDLERS: dict[str, str] = {}
+JOB_HANDLERS: dict[str, str] = {
+    "import": "clarion.transfer.imports:run_import",
+    "export": "clarion.transfer.exports:run_export",
+}
 
 
 def job_handlers() -> dict[str, Callable]:

@@ -26,6 +26,16 @@ def replace(conn: Connection, doc: dict) -> None:
                                                   version=doc["Version"], doc=doc))
 
 
+def overwrite(conn: Connection, doc: dict) -> None:
+    """Change the current version in place (an import filling in its segment's size)."""
+    where = dict(app_id=doc["ApplicationId"], segment_id=doc["Id"])
+    conn.execute(update(segments).where(segments.c.app_id == where["app_id"],
+                                        segments.c.segment_id == where["segment_id"]).values(doc=doc))
+    conn.execute(update(segment_versions).where(
+        segment_versions.c.app_id == where["app_id"], segment_versions.c.segment_id == where["segment_id"],
+        segment_versions.c.version == doc["Version"]).values(doc=doc))
+
+
 def get(conn: Connection, app_id: str, segment_id: str, version: int | None = None, *,
         for_update: bool = False) -> dict | None:
     if version is None:

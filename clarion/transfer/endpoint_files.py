@@ -1,0 +1,110 @@
+"""Endpoint files in Pinpoint's import formats, read as a stream of rows.
+
+CSV: a header row in dot notation (`Location.Country`, `User.UserAttributes.plan`,
+`Attributes.interests`); a repeated header gives a multi-valued attribute; empty cells are
+skipped. JSON: one endpoint object per line (an EndpointRequest, or an EndpointResponse as
+export files hold; server-kept fields are dropped). Gzip'd files are read transparently, so
+Clarion's and Pinpoint's export files import as they are.
+
+Each row comes out as (line number, endpoint dict) or (line number, error message).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+
+import orjson
+
+# Kept by the server, never imported (reference §1.8): dropped from JSON rows.
+SERVER_FIELDS = ("ApplicationId", "CohortId", "CreationDate", "EffectiveDate", "EndpointStatus", "RequestId",
+                 "CommandId", "Message")
+NUMERIC = {("Location", "Latitude"), ("Location", "Longitude")}
+LIST_MAPS = {"Attributes", "UserAttributes"}
+EXTENSIONS = {"CSV": (".csv",), "JSON": (".json", ".jsonl", ".ndjson")}
+
+
+def matches_format(name: str, file_format: str) -> bool:
+    """Only files of the job's format are read (a `.gz` suffix is looked through)."""
+    lowered = name.lower()
+    if lowered.endswith(".gz"):
+        lowered = lowered[:-3]
+        if file_format == "JSON" and "." not in lowered.rsplit("/", 1)[-1]:
+            return True  # Pinpoint's export files: gzip'd newline JSON named <id>.gz
+    return lowered.endswith(EXTENSIONS[file_format])
+
+
+def read_rows(stream: io.BufferedIOBase, file_format: str, skip: int = 0) -> Iterator[tuple[int, dict | str]]:
+    """Rows after the first `skip` data rows (a resumed job skips what it already did)."""
+    stream = _maybe_gunzip(stream)
+    rows = _csv_rows(stream) if file_format == "CSV" else _json_rows(stream)
+    for number, row in rows:
+        if number > skip:
+            yield number, row
+
+
+def _maybe_gunzip(stream: io.BufferedIOBase) -> io.BufferedIOBase:
+    peek = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+    return gzip.GzipFile(fileobj=stream) if peek == b"\x1f\x8b" else stream
+
+
+def _json_rows(stream) -> Iterator[tuple[int, dict | str]]:
+    number = 0
+    for line in stream:
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, f"line {number}: not valid JSON ({exc})"
+            continue
+        if not isinstance(value, dict):
+            yield number, f"line {number}: expected a JSON object"
+            continue
+        for field in SERVER_FIELDS:
+            value.pop(field, None)
+        yield number, value
+
+
+def _csv_rows(stream) -> Iterator[tuple[int, dict | str]]:
+    reader = csv.reader(codecs.getreader("utf-8-sig")(stream))
+    header = next(reader, None)
+    if not header:
+        return
+    paths = [tuple(h.strip().split(".")) for h in header]
+    for number, cells in enumerate(reader, start=1):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(paths):
+            yield number, f"line {number}: {len(cells)} values for {len(paths)} columns"
+            continue
+        try:
+            yield number, _csv_endpoint(paths, cells)
+        except ValueError as exc:
+            yield number, f"line {number}: {exc}"
+
+
+def _csv_endpoint(paths: list[tuple[str, ...]], cells: list[str]) -> dict:
+    endpoint: dict = {}
+    for path, cell in zip(paths, cells):
+        value = cell.strip()
+        if value == "":
+            continue
+        *parents, leaf = path
+        target = endpoint
+        for part in parents:
+            target = target.setdefault(part, {})
+        if parents and parents[-1] in LIST_MAPS:
+            target.setdefault(leaf, []).append(value)
+        elif parents and parents[-1] == "Metrics" or tuple(path) in NUMERIC:
+            try:
+                target[leaf] = float(value)
+            except ValueError:
+                raise ValueError(f"{'.'.join(path)} must be a number, got {value!r}") from None
+        else:
+            target[leaf] = value
+    return endpoint
