@@ -135,3 +135,17 @@ def test_quiet_time_and_local_time_rules():
     nine_local = sched.local_send_time(datetime(2026, 7, 1, 9, 0, tzinfo=timezone.utc), paris)
     assert nine_local == datetime(2026, 7, 1, 7, 0, tzinfo=timezone.utc)
     assert sched.step(datetime(2026, 1, 31, tzinfo=timezone.utc), "MONTHLY", 1).day == 28
+
+
+def test_campaign_and_segment_arns_are_taggable_only_while_they_exist(env):
+    service, client, app_id, segment_id = env
+    campaign = create(client, app_id, segment_id)
+    segment_arn = client.get_segment(ApplicationId=app_id, SegmentId=segment_id)["SegmentResponse"]["Arn"]
+    for arn in (campaign["Arn"], segment_arn):
+        client.tag_resource(ResourceArn=arn, TagsModel={"tags": {"owner": "crm"}})
+        assert client.list_tags_for_resource(ResourceArn=arn)["TagsModel"]["tags"] == {"owner": "crm"}
+    client.delete_campaign(ApplicationId=app_id, CampaignId=campaign["Id"])
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.tag_resource(ResourceArn=campaign["Arn"], TagsModel={"tags": {"owner": "crm"}})
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.tag_resource(ResourceArn=segment_arn.replace(segment_id, "f" * 32), TagsModel={"tags": {"a": "b"}})

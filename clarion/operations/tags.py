@@ -7,8 +7,8 @@ Taggable ARNs (account and region are this server's):
 A malformed ARN, or one of another partition, region or account, is a 400; a key scoped to
 apps gets a 403 for another app's resources; a resource that does not exist is a 404.
 
-Whether a resource exists is asked of `EXISTS`, a table keyed by resource kind. Each resource
-module registers its own check with `register_taggable(kind, check)`.
+Whether a resource exists is asked of `EXISTS`, a table keyed by resource kind, one check per
+kind reading that kind's store.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from ..protocol.errors import BadRequest, NotFound
 from ..store import apps as app_store
+from ..store import campaigns as campaign_store
+from ..store import segments as segment_store
 from ..store import tags as tag_store
 from ..store import templates as template_store
 from . import operation
@@ -52,20 +54,22 @@ def _template_exists(conn, resource: ResourceArn) -> bool:
     return template_store.exists(conn, resource.resource_id, resource.template_type)
 
 
-# kind -> check(conn, ResourceArn) -> bool. Campaigns, segments and journeys only check their
-# app until their modules register a real check (`register_taggable("campaigns", ...)`).
+def _segment_exists(conn, resource: ResourceArn) -> bool:
+    return segment_store.get(conn, resource.app_id, resource.resource_id) is not None
+
+
+def _campaign_exists(conn, resource: ResourceArn) -> bool:
+    return campaign_store.get(conn, resource.app_id, resource.resource_id) is not None
+
+
+# kind -> check(conn, ResourceArn) -> bool. Journeys only check their app until journeys exist.
 EXISTS: dict[str, Callable] = {
     "apps": _app_exists,
-    "campaigns": _app_exists,
-    "segments": _app_exists,
+    "campaigns": _campaign_exists,
+    "segments": _segment_exists,
     "journeys": _app_exists,
     "templates": _template_exists,
 }
-
-
-def register_taggable(kind: str, check: Callable) -> None:
-    """Let a resource module say how to tell whether one of its resources exists."""
-    EXISTS[kind] = check
 
 
 def parse_arn(ctx, arn: str) -> ResourceArn:
