@@ -109,6 +109,7 @@ def test_secrets_are_never_logged(server, client, caplog):
     scoped.get_app(ApplicationId=app_a)
     error_code(lambda: scoped.get_app(ApplicationId=app_b))
     error_code(lambda: server.client(key_id, secret[::-1]).get_apps())
+    server.app.access_log.flush()  # lines are written in batches
     access = [r.getMessage() for r in caplog.records if r.name == "clarion.access"]
     assert any(f"key={key_id}" in line for line in access), access  # the log is really captured
     for secret_value in (secret, server.service.root_credentials[1]):

@@ -17,10 +17,10 @@ import anyio.to_thread
 import orjson
 
 from . import codec, sigv4
+from .access_log import AccessLog
 from .errors import (BadRequest, InternalServerError, MethodNotAllowed, NotFound, NotImplementedYet,
                      PayloadTooLarge, ServiceError)
 
-log = logging.getLogger("clarion.access")
 errors_log = logging.getLogger("clarion.errors")
 
 CORS_HEADERS = [
@@ -54,7 +54,8 @@ class Gateway:
         self.service = service
         self.model = service.model
         self.handlers = service.handlers
-        self.mounts = mounts or {}  # path prefix -> Mount, for paths outside /v1
+        self.mounts = mounts or {}
+        self.access_log = AccessLog()  # path prefix -> Mount, for paths outside /v1
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -85,10 +86,9 @@ class Gateway:
                                             (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        if log.isEnabledFor(logging.INFO):
-            # Method, path, status, time, key id and request id only: never headers or bodies.
-            log.info("%s %s %d %.1fms key=%s req=%s", scope["method"], scope["path"], status,
-                     (time.perf_counter() - started) * 1000, caller_key, request_id)
+        # Method, path, status, time, key id and request id only: never headers or bodies.
+        self.access_log.record(scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000,
+                               caller_key, request_id)
 
     def _mount_for(self, raw_path: str) -> Mount | None:
         for prefix, mount in self.mounts.items():
@@ -113,9 +113,14 @@ class Gateway:
                                        f"use {', '.join(allowed)}")
             raise NotFound(f"No operation matches {request.method} {request.raw_path}")
         route, labels = resolved
-        # Validate first: a malformed request gets its 400 whether or not the operation is served.
-        params = codec.parse_request(route.operation, labels, request.query, request.body)
         handler = self.handlers.get(route.name)
+        body_limit = getattr(handler, "max_body_bytes", None)  # a per-operation quota (PutEvents: 4 MB)
+        if body_limit is not None and len(request.body) > body_limit:
+            raise PayloadTooLarge(f"Request body of {len(request.body)} bytes exceeds the limit of "
+                                  f"{body_limit} bytes for {route.name}")
+        # Validate first: a malformed request gets its 400 whether or not the operation is served.
+        params = codec.parse_request(route.operation, labels, request.query, request.body,
+                                     getattr(handler, "batch_items", None))
         if handler is None:
             raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
         run = lambda: self.service.run_operation(handler, caller, request.request_id, params)  # noqa: E731
@@ -127,10 +132,12 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.access_log.start()
                 self.service.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.service.close()
+                self.access_log.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
