@@ -44,8 +44,7 @@ def create_app(ctx, create_application_request: dict) -> dict:
 
 @operation("GetApp", inline=True)
 def get_app(ctx, application_id: str) -> dict:
-    with ctx.store.read() as conn:
-        doc = app_store.get_with_tags(conn, application_id, app_arn(ctx, application_id.lower()))
+    doc = app_store.get_with_tags(ctx.store, application_id, app_arn(ctx, application_id.lower()))
     if doc is None:
         raise NotFound("Application not found")
     return doc

@@ -24,10 +24,10 @@ def get(conn: Connection, app_id: str) -> dict | None:
     return conn.execute(_GET, {"app_id": app_id.lower()}).scalar()
 
 
-def get_with_tags(conn: Connection, app_id: str, arn: str) -> dict | None:
+def get_with_tags(store, app_id: str, arn: str) -> dict | None:
     """The ApplicationResponse, tags included, in one query (GetApp is a hot path)."""
-    row = conn.execute(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn}).first()
-    return None if row is None else {**row.doc, "tags": row.tags or {}}
+    row = store.first(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn}, json_columns=(0, 1))
+    return None if row is None else {**row[0], "tags": row[1] or {}}
 
 
 def exists(conn: Connection, app_id: str) -> bool:
