@@ -144,8 +144,30 @@ def clock():
     return FixedClock(START)
 
 
+def _schema_url(base: str) -> str:
+    import uuid
+
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_audience(request, tmp_path_factory):
+    """The generated audience, built once per backend for the read-only semantics cases."""
+    url = None if request.param == "sqlite" else _schema_url(request.getfixturevalue("postgres_url"))
+    yield from _audience(tmp_path_factory.mktemp("audience"), url, FixedClock(START))
+
+
 @pytest.fixture
 def audience(tmp_path, database_url, clock):
+    yield from _audience(tmp_path, database_url, clock)
+
+
+def _audience(tmp_path, database_url, clock):
     """A live server with a fixed clock, an app, and 400 generated endpoints stored through the API."""
     service = build(make_settings(tmp_path, database_url), clock=clock)
     server = LiveServer(service).start()
@@ -170,8 +192,8 @@ def members(server, client, app_id, segment_id) -> set[str]:
 
 
 @pytest.mark.parametrize("name,request_body,oracle", CASES, ids=[c[0] for c in CASES])
-def test_segment_semantics_match_the_oracle(audience, name, request_body, oracle):
-    server, client, app_id, stored = audience
+def test_segment_semantics_match_the_oracle(shared_audience, name, request_body, oracle):
+    server, client, app_id, stored = shared_audience
     segment = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={"Name": name, **request_body})
     segment_id = segment["SegmentResponse"]["Id"]
     size = members(server, client, app_id, segment_id)
