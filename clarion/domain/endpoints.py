@@ -1,0 +1,442 @@
+"""Endpoint rules: upsert merge, limits, user attributes, and the INACTIVE decisions.
+
+Pure: no I/O, the time and the request id are passed in. The store loads the rows a batch can
+touch into a `Workspace`; `Workspace.apply` plays the items in order against that in-memory
+state exactly as Pinpoint would one request after the other; the caller writes the result.
+
+Choices where Pinpoint's behaviour is UNCONFIRMED (reference §1, §13):
+- `Demographic` and `Location` merge field by field (send only what changes).
+- `OptOut` omitted on create takes the server default (`NONE` unless configured).
+- "Missing Address": an endpoint that would end up without an `Address` while opted in
+  (`OptOut` other than `ALL`) is rejected; an opted-out endpoint may have no address.
+- An empty `UserId` means "no user". `UserAttributes` sent for an endpoint without a user stay
+  on the endpoint and move to the user when one is attached.
+- Client-sent `EffectiveDate` / `RequestId` are ignored: the server sets both on every update.
+- Updating an endpoint that ends up `ACTIVE` with an address sets every other endpoint of the
+  app with the same `Address` (any channel, as the model's docs say) to `INACTIVE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+MAX_ATTRIBUTE_NAMES = 250  # per app, across Attributes + Metrics + UserAttributes
+MAX_NAME_LENGTH = 50
+MAX_VALUE_LENGTH = 100
+MAX_VALUES_PER_KEY = 50
+MAX_ENDPOINT_BYTES = 15 * 1024
+MAX_BATCH_ITEMS = 100
+MAX_ENDPOINTS_PER_USER = 15
+MAX_ID_LENGTH = 256  # endpoint and user ids (Clarion's column size)
+MAX_ADDRESS_LENGTH = 512
+
+# Push channels whose oldest endpoint gives way to a 16th one of the same user (APNS_SANDBOX
+# is not in Pinpoint's list: sandbox endpoints are never cleaned up automatically).
+AUTO_DEACTIVATED_CHANNELS = frozenset({"ADM", "GCM", "APNS", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU"})
+# Where each attribute map lives, and its kind in the app's attribute registry.
+ATTRIBUTE_KINDS = {"Attributes": "custom", "Metrics": "metric", "UserAttributes": "user"}
+TOO_MANY_ENDPOINTS = f"Exceeded maximum endpoint per user count: {MAX_ENDPOINTS_PER_USER}"
+_ID_FORBIDDEN = set("${}")
+
+
+class Invalid(ValueError):
+    """A request Pinpoint would answer with 400 BadRequestException; `str()` is the message."""
+
+
+def endpoint_key(endpoint_id: str) -> str:
+    """Endpoint ids are case-insensitive: the store keys them lower-cased."""
+    return endpoint_id.lower()
+
+
+# -- stateless checks ----------------------------------------------------------------------
+
+def check_endpoint_id(endpoint_id) -> None:
+    if not isinstance(endpoint_id, str) or not endpoint_id:
+        raise Invalid("Missing endpoint Id")
+    if _ID_FORBIDDEN.intersection(endpoint_id):
+        raise Invalid(f"Invalid endpoint Id '{endpoint_id}': it may not contain '$', '{{' or '}}'")
+    if len(endpoint_id) > MAX_ID_LENGTH or "\x00" in endpoint_id:
+        raise Invalid(f"Invalid endpoint Id: at most {MAX_ID_LENGTH} characters, no NUL characters")
+
+
+def check_request(request: dict) -> None:
+    """Limits that need no stored state: names, values, lengths, enumerations. (The gateway
+    checked the API's JSON types already; PutEvents and imports may carry anything.)"""
+    if type(request) is not dict:
+        raise Invalid("The endpoint must be a JSON object")
+    get = request.get
+    if get("EndpointStatus") not in _STATUSES:
+        raise Invalid(f"Invalid EndpointStatus '{get('EndpointStatus')}': expected ACTIVE or INACTIVE")
+    if get("OptOut") not in _OPT_OUTS:
+        raise Invalid(f"Invalid OptOut '{get('OptOut')}': expected ALL or NONE")
+    _check_text(get("Address"), "Address", MAX_ADDRESS_LENGTH)
+    if get("Attributes"):
+        _check_attributes(get("Attributes"), "Attributes")
+    if get("Metrics"):
+        _check_metrics(get("Metrics"))
+    for part in ("Demographic", "Location", "User"):
+        if get(part) is not None and type(get(part)) is not dict:
+            raise Invalid(f"{part} must be an object")
+    user = get("User")
+    if user:
+        _check_text(user.get("UserId"), "UserId", MAX_ID_LENGTH)
+        if user.get("UserAttributes"):
+            _check_attributes(user["UserAttributes"], "UserAttributes")
+
+
+_STATUSES = (None, "ACTIVE", "INACTIVE")
+_OPT_OUTS = (None, "ALL", "NONE")
+
+
+def _check_text(value, member: str, limit: int) -> None:
+    if value is not None and (type(value) is not str or len(value) > limit):
+        raise Invalid(f"{member} must be a string of at most {limit} characters")
+
+
+def _bad_name(name, member: str) -> Invalid:
+    if not isinstance(name, str) or not name:
+        return Invalid(f"{member} has an empty attribute name")
+    return Invalid(f"{member} name '{name}' is longer than {MAX_NAME_LENGTH} characters")
+
+
+def _check_attributes(values, member: str) -> None:
+    if type(values) is not dict:
+        raise Invalid(f"{member} must be an object")
+    for name, items in values.items():
+        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH:
+            raise _bad_name(name, member)
+        if items is None:
+            continue
+        if type(items) is not list:
+            raise Invalid(f"{member}.{name} must be a list of strings")
+        if len(items) > MAX_VALUES_PER_KEY:
+            raise Invalid(f"{member}.{name} has {len(items)} values; the limit is {MAX_VALUES_PER_KEY}")
+        for item in items:
+            if type(item) is not str:
+                raise Invalid(f"{member}.{name} must be a list of strings")
+            if len(item) > MAX_VALUE_LENGTH:
+                raise Invalid(f"{member}.{name} has a value longer than {MAX_VALUE_LENGTH} characters")
+
+
+def _check_metrics(values) -> None:
+    if type(values) is not dict:
+        raise Invalid("Metrics must be an object")
+    for name, value in values.items():
+        if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH:
+            raise _bad_name(name, "Metrics")
+        if value is not None and type(value) not in (int, float):
+            raise Invalid(f"Metrics.{name} must be a number")
+
+
+# -- merge -----------------------------------------------------------------------------------
+
+def merge_map(old: dict | None, update: dict | None) -> dict:
+    """Per-key merge: a key present replaces its whole value (an empty list clears the values
+    but keeps the key); keys not mentioned are kept; a null value means "not mentioned"."""
+    if not update:
+        return dict(old or {})
+    if old:
+        merged = dict(old)
+        merged.update(update)
+    else:
+        merged = dict(update)
+    if None in merged.values():
+        for name, value in update.items():
+            if value is None:
+                merged.pop(name)
+                if old and name in old:
+                    merged[name] = old[name]
+    return merged
+
+
+def round_location(location: dict) -> dict:
+    """Pinpoint keeps latitude and longitude to one decimal place (47.61 -> 47.6)."""
+    rounded = location.copy()
+    for name in ("Latitude", "Longitude"):
+        value = rounded.get(name)
+        if value is not None and type(value) in (int, float):
+            rounded[name] = round(float(value), 1)
+    return rounded
+
+
+def new_endpoint(app_id: str, endpoint_id: str, now: str, cohort: int, default_opt_out: str) -> dict:
+    """The server-set fields of an endpoint that does not exist yet."""
+    return {"ApplicationId": app_id, "Id": endpoint_id, "CohortId": str(cohort), "CreationDate": now,
+            "OptOut": default_opt_out}
+
+
+_SCALARS = ("Address", "ChannelType", "OptOut")
+_MAPS = ("Attributes", "Metrics", "Demographic")  # Demographic (and Location) merge field by field
+
+
+def apply_update(doc: dict, request: dict, now: str, request_id: str) -> dict:
+    """The endpoint after one update (without the `User` part, see `resolve_user`)."""
+    updated = doc.copy()
+    get = request.get
+    for name in _SCALARS:
+        value = get(name)
+        if value is not None:
+            updated[name] = value
+    for name in _MAPS:
+        value = get(name)
+        if value is not None:
+            updated[name] = merge_map(doc.get(name), value)
+    if get("Location") is not None:
+        updated["Location"] = round_location(merge_map(doc.get("Location"), get("Location")))
+    updated["EndpointStatus"] = get("EndpointStatus") or "ACTIVE"
+    updated["EffectiveDate"] = now
+    updated["RequestId"] = request_id
+    return updated
+
+
+def target_user(current_user: str | None, request: dict) -> str | None:
+    """The user the endpoint belongs to after the update ("" means no user)."""
+    user = request.get("User") or {}
+    if user.get("UserId") is None:
+        return current_user
+    return user["UserId"] or None
+
+
+def resolve_user(doc: dict, current_user: str | None, target: str | None, user_attributes: dict | None,
+                 update: dict | None) -> tuple[dict | None, dict | None]:
+    """(the endpoint's own `User` part, the target user's attributes after the update).
+
+    A user's attributes live with the user; an endpoint without a user keeps the attributes
+    sent for it, and hands them to the user it is later attached to."""
+    own = (doc.get("User") or {}).get("UserAttributes") if current_user is None else None
+    if target is None:
+        attributes = merge_map(own, update)
+        return ({"UserAttributes": attributes} if attributes else None), None
+    attributes = user_attributes or {}
+    if own or update:
+        attributes = merge_map(merge_map(attributes, own), update)
+    return {"UserId": target}, attributes
+
+
+def project(doc: dict, user_attributes: dict | None) -> dict:
+    """The EndpointResponse: the endpoint with its user's attributes."""
+    user = doc.get("User")
+    if not user_attributes or not user or "UserId" not in user:
+        return doc
+    return {**doc, "User": {"UserId": user["UserId"], "UserAttributes": user_attributes}}
+
+
+def check_complete(response: dict) -> None:
+    """Rules on the endpoint as it would be stored: address and size."""
+    if not response.get("Address") and response.get("OptOut") != "ALL":
+        raise Invalid("Missing Address")
+    dumped = orjson.dumps(response)
+    if b"\\u0000" in dumped:
+        raise Invalid("Endpoint values may not contain NUL characters")
+    size = len(dumped)
+    if size > MAX_ENDPOINT_BYTES:
+        raise Invalid(f"Endpoint {response['Id']} is {size} bytes; the limit is {MAX_ENDPOINT_BYTES} bytes (15 KB)")
+
+
+# -- the 15-endpoints-per-user rule ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Member:
+    """What the per-user rule needs to know of an endpoint of the user."""
+
+    key: str
+    channel_type: str | None
+    effective_date: str
+
+
+def endpoint_to_detach(channel_type: str | None, members: Iterable[Member]) -> str | None:
+    """Room for one more endpoint of a user: None when there is room, else the key of the push
+    endpoint with the oldest EffectiveDate to set INACTIVE and detach; or Invalid."""
+    members = list(members)
+    if len(members) < MAX_ENDPOINTS_PER_USER:
+        return None
+    if channel_type in AUTO_DEACTIVATED_CHANNELS:
+        candidates = [m for m in members if m.channel_type in AUTO_DEACTIVATED_CHANNELS]
+        if candidates:
+            return min(candidates, key=lambda m: (m.effective_date, m.key)).key
+    raise Invalid(TOO_MANY_ENDPOINTS)
+
+
+def deactivated(doc: dict) -> dict:
+    return {**doc, "EndpointStatus": "INACTIVE"}
+
+
+def detached(doc: dict) -> dict:
+    """Auto-deactivated by the per-user rule: INACTIVE, and no longer the user's."""
+    out = deactivated(doc)
+    out.pop("User", None)
+    return out
+
+
+# -- attribute registry ----------------------------------------------------------------------
+
+def without_names(request: dict, removed: set[tuple[str, str]]) -> dict:
+    """The request minus the attributes the registry no longer captures (RemoveAttributes)."""
+    if not removed:
+        return request
+    out = dict(request)
+    for member in ("Attributes", "Metrics"):
+        if out.get(member):
+            kind = ATTRIBUTE_KINDS[member]
+            out[member] = {n: v for n, v in out[member].items() if (kind, n) not in removed}
+    user = out.get("User")
+    if user and user.get("UserAttributes"):
+        kept = {n: v for n, v in user["UserAttributes"].items() if ("user", n) not in removed}
+        out["User"] = {**user, "UserAttributes": kept}
+    return out
+
+
+# -- one batch against loaded state ----------------------------------------------------------
+
+@dataclass
+class Stored:
+    """An endpoint row as loaded (or about to be created)."""
+
+    key: str
+    doc: dict  # EndpointResponse without the user's attributes
+    user_id: str | None
+    cohort: int
+    created: bool = False
+    changed: bool = False
+
+    @property
+    def member(self) -> Member:
+        return Member(self.key, self.doc.get("ChannelType"), self.doc.get("EffectiveDate", ""))
+
+
+@dataclass
+class Workspace:
+    """Everything a batch can read or change, loaded up front; `apply` runs the rules."""
+
+    app_id: str
+    now: str
+    request_id: str
+    default_opt_out: str
+    new_cohort: Callable[[], int]
+    endpoints: dict[str, Stored]  # the batch's rows plus same-address and same-user rows
+    users: dict[str, dict]  # user id -> UserAttributes, for the users involved
+    registry: dict[tuple[str, str], bool]  # (kind, name) -> removed
+    channel_types: frozenset[str]  # the model's ChannelType enum
+    new_users: set[str] = field(default_factory=set)
+    changed_users: set[str] = field(default_factory=set)
+    left_users: set[str] = field(default_factory=set)  # lost an endpoint: may have none left
+    new_names: set[tuple[str, str]] = field(default_factory=set)
+
+    def __post_init__(self):
+        self._by_user: dict[str, set[str]] = {}
+        self._by_address: dict[str, set[str]] = {}
+        for stored in self.endpoints.values():
+            self._index(stored, add=True)
+        self._removed = {name for name, removed in self.registry.items() if removed}
+        self._active_names = len(self.registry) - len(self._removed)
+        self._known: dict[str, set[str]] = {kind: set() for kind in ATTRIBUTE_KINDS.values()}
+        for kind, name in self.registry:
+            self._known[kind].add(name)
+
+    def apply_all(self, items: list[tuple[str, dict]], partial: bool = False) -> dict[int, str]:
+        """Apply items in order. Invalid raises, or with `partial` skips the item (leaving the
+        workspace as if it was never sent) and reports {position: message}."""
+        errors = {}
+        for position, (endpoint_id, request) in enumerate(items):
+            try:
+                self.apply(endpoint_id, request)
+            except Invalid as exc:
+                if not partial:
+                    raise
+                errors[position] = str(exc)
+        return errors
+
+    def apply(self, endpoint_id: str, request: dict) -> None:
+        check_endpoint_id(endpoint_id)
+        check_request(request)
+        if request.get("ChannelType") is not None and request["ChannelType"] not in self.channel_types:
+            raise Invalid(f"Invalid ChannelType '{request['ChannelType']}'")
+        key = endpoint_key(endpoint_id)
+        current = self.endpoints.get(key)
+        request = without_names(request, self._removed)
+        names = self._unregistered(request)
+        doc = current.doc if current else new_endpoint(self.app_id, endpoint_id, self.now, self.new_cohort(),
+                                                       self.default_opt_out)
+        doc = apply_update(doc, request, self.now, self.request_id)
+        old_user = current.user_id if current else None
+        target = target_user(old_user, request)
+        update = (request.get("User") or {}).get("UserAttributes")
+        user_part, attributes = resolve_user(doc, old_user, target, self.users.get(target), update)
+        doc.pop("User", None)
+        if user_part:
+            doc["User"] = user_part
+        check_complete(project(doc, attributes))
+        detach = None
+        if target is not None and target != old_user:
+            detach = endpoint_to_detach(doc.get("ChannelType"), self._members(target))
+        # Every check passed: commit the item to the workspace.
+        self._register(names)
+        if detach is not None:
+            self._detach(detach)
+        self._save_user(target, attributes)
+        if old_user is not None and old_user != target:
+            self.left_users.add(old_user)
+        cohort = current.cohort if current else int(doc["CohortId"])
+        self._put(Stored(key, doc, target, cohort, created=current is None or current.created, changed=True))
+        if doc["EndpointStatus"] == "ACTIVE" and doc.get("Address"):
+            self._deactivate_same_address(key, doc["Address"])
+
+    def _unregistered(self, request: dict) -> set[tuple[str, str]]:
+        """The attribute names the request adds to the registry; Invalid past the limit."""
+        names = set()
+        user = request.get("User")
+        for kind, values in (("custom", request.get("Attributes")), ("metric", request.get("Metrics")),
+                             ("user", user.get("UserAttributes") if user else None)):
+            if values:
+                known = self._known[kind]
+                names.update((kind, name) for name in values if name not in known)
+        if names and self._active_names + len(names) > MAX_ATTRIBUTE_NAMES:
+            raise Invalid("Too many custom attributes")
+        return names
+
+    def _register(self, names: set[tuple[str, str]]) -> None:
+        for kind, name in names:
+            self.registry[kind, name] = False
+            self._known[kind].add(name)
+        self.new_names |= names
+        self._active_names += len(names)
+
+    def _members(self, user_id: str) -> list[Member]:
+        return [self.endpoints[k].member for k in self._by_user.get(user_id, ())]
+
+    def _detach(self, key: str) -> None:
+        stored = self.endpoints[key]
+        self._put(Stored(key, detached(stored.doc), None, stored.cohort, stored.created, changed=True))
+
+    def _save_user(self, user_id: str | None, attributes: dict | None) -> None:
+        if user_id is None:
+            return
+        if user_id not in self.users:
+            self.new_users.add(user_id)
+        elif self.users[user_id] == attributes:
+            return
+        self.users[user_id] = attributes
+        self.changed_users.add(user_id)
+
+    def _deactivate_same_address(self, key: str, address: str) -> None:
+        for other in self._by_address.get(address, ()):
+            stored = self.endpoints[other]
+            if other != key and stored.doc.get("EndpointStatus") != "INACTIVE":
+                stored.doc = deactivated(stored.doc)
+                stored.changed = True
+
+    def _put(self, stored: Stored) -> None:
+        previous = self.endpoints.get(stored.key)
+        if previous is not None:
+            self._index(previous, add=False)
+        self.endpoints[stored.key] = stored
+        self._index(stored, add=True)
+
+    def _index(self, stored: Stored, add: bool) -> None:
+        for index, value in ((self._by_user, stored.user_id), (self._by_address, stored.doc.get("Address"))):
+            if value:
+                keys = index.setdefault(value, set())
+                keys.add(stored.key) if add else keys.discard(stored.key)
