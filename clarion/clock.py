@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,10 @@ class FixedClock(Clock):
 class Ids:
     """Random identifiers in Pinpoint's forms."""
 
+    def __init__(self):
+        # Cohorts need spread, not secrecy: one seeded generator beats a system call per endpoint.
+        self._random = random.Random(secrets.randbits(64))
+
     def resource_id(self) -> str:
         """32 lower-case hex characters, like app, campaign and segment ids."""
         return uuid.uuid4().hex
@@ -49,4 +54,4 @@ class Ids:
 
     def cohort(self) -> int:
         """0..99: ~1% of endpoints per cohort, used for holdouts and treatments."""
-        return secrets.randbelow(100)
+        return self._random.randrange(100)
