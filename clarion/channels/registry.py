@@ -129,6 +129,11 @@ class Channels:
             raise RuntimeError("Channels.send() called from the channels' loop: await send_batch() instead")
         return self._submit(transport.send_batch(messages)).result()
 
+    def submit(self, transport: Transport, messages: Sequence):
+        """Start sending a batch from synchronous code and return at once: a
+        `concurrent.futures.Future` of the results (the caller prepares the next batch meanwhile)."""
+        return self._submit(transport.send_batch(messages))
+
     async def send_async(self, transport: Transport, messages: Sequence) -> list[DeliveryResult]:
         """Send a batch from a coroutine running on any loop."""
         if self._thread is not None and threading.current_thread() is self._thread:

@@ -8,6 +8,8 @@ first start with mode 0600.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -18,6 +20,12 @@ from cryptography.fernet import Fernet, InvalidToken
 class Vault:
     def __init__(self, key: bytes):
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A key for one purpose (signing tracking links, hashing one-time passwords), derived
+        from the master key: stable across restarts and processes, different per purpose."""
+        return hmac.new(self._key, b"clarion:" + purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def open(cls, data_dir: Path, master_key: str | None) -> "Vault":
