@@ -7,8 +7,8 @@ is taken apart, which is all this module knows about them.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, and_, case, cast, exists, false, func, literal, not_, or_, select, true
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy import Float, String, and_, case, cast, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.sql import ColumnElement
 
 from ..domain import segments as seg
@@ -43,6 +43,8 @@ class Compiler:
         return self._text(endpoints.c.doc, node.path).in_(node.values)
 
     def _AttributeTest(self, node: seg.AttributeTest) -> ColumnElement:
+        if node.op == "INCLUSIVE" and self.pg:
+            return self._pg_has_any(node)
         values = self._elements(node)
         value = values.c.value
         if node.op == "INCLUSIVE":
@@ -95,17 +97,28 @@ class Compiler:
             return func.jsonb_extract_path_text(column, *path)
         return func.json_extract(column, _sqlite_path(path))
 
+    @staticmethod
+    def _attribute_path(node: seg.AttributeTest) -> tuple:
+        if node.source == "endpoint":
+            return endpoints.c.doc, ("Attributes", node.name)
+        return users.c.attributes, (node.name,)
+
     def _elements(self, node: seg.AttributeTest):
         """A table of the attribute's values (`value`), for EXISTS subqueries."""
-        if node.source == "endpoint":
-            column, path = endpoints.c.doc, ("Attributes", node.name)
-        else:
-            column, path = users.c.attributes, (node.name,)
+        column, path = self._attribute_path(node)
         if self.pg:
             array = func.jsonb_extract_path(column, *path)
             array = case((func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB))
             return func.jsonb_array_elements_text(array).table_valued("value").alias()
         return func.json_each(column, _sqlite_path(path)).table_valued("value").alias()
+
+    def _pg_has_any(self, node: seg.AttributeTest) -> ColumnElement:
+        """INCLUSIVE on PostgreSQL: `?|` tests an array's string elements in place, several
+        times cheaper than unnesting it in a subquery for every endpoint."""
+        column, path = self._attribute_path(node)
+        array = func.jsonb_extract_path(column, *path)
+        listed = literal(list(node.values), ARRAY(String))
+        return and_(func.jsonb_typeof(array) == "array", array.op("?|")(listed))
 
     def _date_test(self, value, op: str, bounds: tuple[str, ...]) -> ColumnElement:
         if self.pg:
@@ -132,7 +145,19 @@ def _sqlite_path(path: tuple[str, ...]) -> str:
     return "$" + "".join("." + '"' + p.replace('"', '\\"') + '"' for p in path)
 
 
-def audience_from():
-    """endpoints LEFT JOIN users: the FROM clause every compiled condition expects."""
+def audience_from(plan=None):
+    """endpoints LEFT JOIN users: the FROM clause every compiled condition expects. Given the
+    plan, just `endpoints` when nothing in it reads user attributes (a count then skips a
+    lookup per member)."""
+    if plan is not None and not reads_users(plan):
+        return endpoints
     return endpoints.outerjoin(users, and_(users.c.app_id == endpoints.c.app_id,
                                            users.c.user_id == endpoints.c.user_id))
+
+
+def reads_users(node) -> bool:
+    if isinstance(node, (seg.All, seg.Any)):
+        return any(reads_users(p) for p in node.parts)
+    if isinstance(node, seg.Not):
+        return reads_users(node.part)
+    return isinstance(node, seg.AttributeTest) and node.source == "user"
