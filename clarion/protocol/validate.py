@@ -29,7 +29,24 @@ _TYPE_WORDS = {"structure": "an object", "map": "an object", "list": "a list", "
                "string": "a string", "blob": "a string", "timestamp": "a timestamp"}
 
 
-def validate(shape: Shape, value, path: str) -> None:
+class ItemError:
+    """Stands in for one item of a batch that failed validation, with the reason.
+
+    `validate(..., items=...)` puts it in place of a bad value whose shape is one of `items` (the
+    independent items of a batch, like PutEvents' events) instead of refusing the request, so
+    the handler can answer that item on its own and keep the others.
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ItemError({self.message!r})"
+
+
+def validate(shape: Shape, value, path: str, items: frozenset[str] = frozenset()) -> None:
     """Raise BadRequest if `value` does not fit `shape`; `path` names it in the message."""
     kind = shape.type_name
     if kind == "timestamp":
@@ -44,29 +61,44 @@ def validate(shape: Shape, value, path: str) -> None:
             raise BadRequest(f"Invalid value '{value}' for {path}: expected one of {', '.join(enum)}")
     _check_range(shape, value, path)
     if kind == "structure":
-        _validate_structure(shape, value, path)
+        _validate_structure(shape, value, path, items)
     elif kind == "list":
         member = shape.member
         for i, item in enumerate(value):
             if item is not None:
-                validate(member, item, f"{path}[{i}]")
+                _validate_child(member, value, i, f"{path}[{i}]", items)
     elif kind == "map":
         key_shape, value_shape = shape.key, shape.value
         for k, v in value.items():
             validate(key_shape, k, f"{path} key")
             if v is not None:
-                validate(value_shape, v, f"{path}.{k}")
+                _validate_child(value_shape, value, k, f"{path}.{k}", items)
 
 
-def _validate_structure(shape: Shape, value: dict, path: str) -> None:
+def _validate_child(shape: Shape, container, key, path: str, items: frozenset[str]) -> None:
+    """Validate container[key]; an invalid batch item is replaced by its ItemError."""
+    if shape.name not in items:
+        validate(shape, container[key], path, items)
+        return
+    try:
+        validate(shape, container[key], path, items)
+    except BadRequest as error:
+        container[key] = ItemError(error.message)
+
+
+def _validate_structure(shape: Shape, value: dict, path: str, items: frozenset[str]) -> None:
     members = shape.members
     for name in shape.required_members:
-        if value.get(name) is None:
-            raise BadRequest(f"Missing required member {path}.{name}")
-    for name, item in value.items():
-        member = members.get(name)
-        if member is not None and item is not None:
-            validate(member, item, f"{path}.{name}")
+        wire = members[name].serialization.get("name", name)
+        if value.get(wire) is None:
+            raise BadRequest(f"Missing required member {path}.{wire}")
+    for name, member in members.items():
+        # JSON keys are wire names, which differ from member names in a few shapes
+        # (SimpleCondition.SegmentDimensions travels as "segmentDimensions").
+        wire = member.serialization.get("name", name)
+        item = value.get(wire)
+        if item is not None:
+            _validate_child(member, value, wire, f"{path}.{wire}", items)
 
 
 def _check_range(shape: Shape, value, path: str) -> None:

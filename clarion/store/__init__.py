@@ -99,7 +99,10 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     kwargs = dict(json_serializer=_json_dumps, json_deserializer=orjson.loads)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        # A pool as large as the worker threads that may hold a connection at once, so connections
+        # (each set up with four PRAGMAs) are kept, not opened and closed under load.
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=20,
+                               max_overflow=20, **kwargs)
         _tune_sqlite(engine)
     else:
         # No pre-ping: it is a round trip per checkout. A connection the server dropped fails
