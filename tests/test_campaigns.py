@@ -26,7 +26,8 @@ def clock():
 def env(tmp_path, database_url, clock):
     service = build(make_settings(tmp_path, database_url), clock=clock)
     server = LiveServer(service).start()
-    service.scheduler.stop()  # the tests tick it themselves, with the fixed clock
+    service.scheduler.stop()  # the tests tick it themselves, with the fixed clock,
+    service.workers.stop()  # and look at runs before any worker takes them
     client = server.client()
     app_id = client.create_app(CreateApplicationRequest={"Name": "campaigns"})["ApplicationResponse"]["Id"]
     segment_id = client.create_segment(ApplicationId=app_id, WriteSegmentRequest={

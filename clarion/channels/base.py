@@ -44,6 +44,17 @@ THROTTLED_BY_PROVIDER = "throttled"
 PROVIDER_ERROR = "provider_error"  # anything else the provider refused
 
 
+def wire_result(result) -> dict:
+    """Pinpoint's `MessageResult` members (without `Address`) of any result carrying status,
+    status_code, status_message, message_id and updated_token."""
+    wire = {"DeliveryStatus": result.status, "StatusCode": result.status_code, "StatusMessage": result.status_message}
+    if result.message_id is not None:
+        wire["MessageId"] = result.message_id
+    if result.updated_token is not None:
+        wire["UpdatedToken"] = result.updated_token
+    return wire
+
+
 @dataclass(slots=True)
 class DeliveryResult:
     """One recipient's outcome: Pinpoint's `MessageResult` plus what the caller needs for events."""
@@ -62,12 +73,7 @@ class DeliveryResult:
 
     def to_wire(self) -> dict:
         """The `MessageResult` / `EndpointMessageResult` members (without `Address`)."""
-        wire = {"DeliveryStatus": self.status, "StatusCode": self.status_code, "StatusMessage": self.status_message}
-        if self.message_id is not None:
-            wire["MessageId"] = self.message_id
-        if self.updated_token is not None:
-            wire["UpdatedToken"] = self.updated_token
-        return wire
+        return wire_result(self)
 
 
 def delivered(message_id: str, status_code: int = 200) -> DeliveryResult:

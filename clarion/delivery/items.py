@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..channels.base import DUPLICATE, OPT_OUT, PERMANENT_FAILURE
+from ..channels.base import wire_result
 
 # event_attributes keys that say which campaign or journey a message belongs to. They go into
 # every event and, for push, into `data.pinpoint.campaign`; any other key is the request's
@@ -67,12 +68,7 @@ class DeliveryResult:
 
     def message_result(self) -> dict:
         """Pinpoint's `MessageResult` (SendMessages' `Result`, keyed by address)."""
-        wire = {"DeliveryStatus": self.status, "StatusCode": self.status_code, "StatusMessage": self.status_message}
-        if self.message_id is not None:
-            wire["MessageId"] = self.message_id
-        if self.updated_token is not None:
-            wire["UpdatedToken"] = self.updated_token
-        return wire
+        return wire_result(self)
 
     def endpoint_result(self) -> dict:
         """Pinpoint's `EndpointMessageResult` (keyed by endpoint id): the same plus `Address`."""

@@ -52,15 +52,12 @@ def get_app(ctx, application_id: str) -> dict:
 
 @operation("GetApps")
 def get_apps(ctx, page_size: str | None = None, token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
-    after = paging.decode_token(token)
     with ctx.store.read() as conn:
-        rows = app_store.page(conn, limit + 1, tuple(after) if after else None, ctx.caller.apps)
-        items, next_token = paging.split_page(rows, limit, lambda d: [d["CreationDate"], d["Id"]])
-        result = {"Item": [_with_tags(conn, d) for d in items]}
-    if next_token:
-        result["NextToken"] = next_token
-    return result
+        items, next_token = paging.fetch_page(
+            page_size, token,
+            lambda limit, after: app_store.page(conn, limit, tuple(after) if after else None, ctx.caller.apps),
+            lambda d: [d["CreationDate"], d["Id"]])
+        return paging.listing([_with_tags(conn, d) for d in items], next_token)
 
 
 @operation("DeleteApp")

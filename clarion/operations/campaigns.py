@@ -36,17 +36,36 @@ def require_campaign(conn, app_id: str, campaign_id: str, version: int | None = 
     return doc
 
 
-def next_due(doc: dict, last_run: datetime | None) -> str | None:
+def next_due(doc: dict, last_run: datetime | None, last_starts: dict[str, datetime] | None = None) -> str | None:
     """When the scheduler must next look at the campaign: its next run, minus the lead of the
-    earliest time zone for local-time campaigns; None when paused, finished or event-driven."""
+    earliest time zone for local-time campaigns; the EndTime of an event-driven campaign (to
+    complete it then); None when paused or finished.
+
+    `last_run` is the latest start of the campaign's own schedule. A treatment with a Schedule
+    of its own has its own runs: `last_starts` gives their latest starts (the scheduler reads
+    them from the activities); without it, the treatment's first start is used, which at worst
+    wakes the scheduler early, never late."""
     if doc["State"]["CampaignStatus"] not in rules.ACTIVE_STATES:
         return None
-    upcoming = sched.next_run(doc["Schedule"], parse_iso(doc["CreationDate"]), last_run)
-    if upcoming is None:
-        return None
-    if doc["Schedule"].get("IsLocalTime"):
-        upcoming -= sched.EARLIEST_OFFSET
-    return iso(upcoming)
+    if (doc["Schedule"].get("Frequency") or "ONCE") in sched.EVENT_FREQUENCIES:
+        return doc["Schedule"].get("EndTime")
+    created = parse_iso(doc["CreationDate"])
+    times = []
+    for treatment_id, schedule, own in treatment_schedules(doc):
+        last = (last_starts or {}).get(treatment_id) if own else last_run
+        upcoming = sched.next_run(schedule, created, last)
+        if upcoming is not None:
+            times.append(upcoming - sched.EARLIEST_OFFSET if schedule.get("IsLocalTime") else upcoming)
+    return iso(min(times)) if times else None
+
+
+def treatment_schedules(doc: dict) -> list[tuple[str, dict, bool]]:
+    """(treatment id, its schedule, whether it is its own rather than the campaign's)."""
+    schedules = [("0", doc["Schedule"], False)]
+    for treatment in doc.get("AdditionalTreatments") or []:
+        own = treatment.get("Schedule")
+        schedules.append((treatment["Id"], own or doc["Schedule"], bool(own)))
+    return schedules
 
 
 def _check(ctx, request: dict, *, new: bool) -> None:
@@ -111,7 +130,10 @@ def update_campaign(ctx, application_id: str, campaign_id: str, write_campaign_r
         doc.update(Version=current["Version"] + 1, LastModifiedDate=ctx.now(), State={"CampaignStatus": state},
                    DefaultState={"CampaignStatus": state})
         last_run = parse_iso(row.last_run) if row.last_run else None
-        campaign_store.save(conn, doc, next_due=next_due(doc, last_run), new_version=True)
+        due = next_due(doc, last_run)
+        if status == "PAUSED" and state != "PAUSED":
+            due = ctx.now()  # resumed: the scheduler looks now, and restarts a run the pause stopped
+        campaign_store.save(conn, doc, next_due=due, new_version=True)
         if "tags" in request:
             tag_store.put(conn, doc["Arn"], application_id, request["tags"] or {})
         result = _response(conn, doc)
@@ -138,52 +160,47 @@ def get_campaign(ctx, application_id: str, campaign_id: str) -> dict:
 
 @operation("GetCampaignVersion")
 def get_campaign_version(ctx, application_id: str, campaign_id: str, version: str) -> dict:
-    try:
-        number = int(version)
-    except ValueError:
-        raise BadRequest(f"Invalid campaign version '{version}': expected a whole number") from None
+    number = paging.whole_number(version, "campaign version")
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         require_campaign(conn, application_id, campaign_id)
         return _response(conn, require_campaign(conn, application_id, campaign_id, number))
 
 
-def _listing(items: list, next_token: str | None) -> dict:
-    return {"Item": items, **({"NextToken": next_token} if next_token else {})}
-
-
 @operation("GetCampaigns")
 def get_campaigns(ctx, application_id: str, page_size: str | None = None, token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
-        rows = campaign_store.page(conn, application_id, limit + 1, paging.decode_token(token))
-        items, next_token = paging.split_page(rows, limit, lambda d: [d["CreationDate"], d["Id"]])
-        return _listing([_response(conn, d) for d in items], next_token)
+        items, next_token = paging.fetch_page(
+            page_size, token, lambda limit, after: campaign_store.page(conn, application_id, limit, after),
+            lambda d: [d["CreationDate"], d["Id"]])
+        return paging.listing([_response(conn, d) for d in items], next_token)
 
 
 @operation("GetCampaignVersions")
 def get_campaign_versions(ctx, application_id: str, campaign_id: str, page_size: str | None = None,
                           token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         require_campaign(conn, application_id, campaign_id)
-        rows = campaign_store.versions_page(conn, application_id, campaign_id, limit + 1, paging.decode_token(token))
-        items, next_token = paging.split_page(rows, limit, lambda d: d["Version"])
-        return _listing([_response(conn, d) for d in items], next_token)
+        items, next_token = paging.fetch_page(
+            page_size, token,
+            lambda limit, after: campaign_store.versions_page(conn, application_id, campaign_id, limit, after),
+            lambda d: d["Version"])
+        return paging.listing([_response(conn, d) for d in items], next_token)
 
 
 @operation("GetCampaignActivities")
 def get_campaign_activities(ctx, application_id: str, campaign_id: str, page_size: str | None = None,
                             token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         require_campaign(conn, application_id, campaign_id)
-        rows = campaign_store.activities_page(conn, application_id, campaign_id, limit + 1, paging.decode_token(token))
-    items, next_token = paging.split_page(rows, limit, lambda d: [d["ScheduledStart"], d["Id"]])
-    return _listing(items, next_token)
+        items, next_token = paging.fetch_page(
+            page_size, token,
+            lambda limit, after: campaign_store.activities_page(conn, application_id, campaign_id, limit, after),
+            lambda d: [d["ScheduledStart"], d["Id"]])
+    return paging.listing(items, next_token)
 
 
 @operation("DeleteCampaign")

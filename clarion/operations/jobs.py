@@ -113,14 +113,15 @@ def get_export_job(ctx, application_id: str, job_id: str) -> dict:
 
 
 def _list(ctx, app_id: str, job_type: str, page_size, token, segment_id: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
     with ctx.store.read() as conn:
         require_app(conn, app_id)
         if segment_id is not None:
             require_segment(conn, app_id, segment_id)
-        rows = transfer_jobs.page(conn, app_id, job_type, limit + 1, paging.decode_token(token), segment_id)
-    items, next_token = paging.split_page(rows, limit, lambda d: [d["CreationDate"], d["Id"]])
-    return {"Item": items, **({"NextToken": next_token} if next_token else {})}
+        items, next_token = paging.fetch_page(
+            page_size, token,
+            lambda limit, after: transfer_jobs.page(conn, app_id, job_type, limit, after, segment_id),
+            lambda d: [d["CreationDate"], d["Id"]])
+    return paging.listing(items, next_token)
 
 
 @operation("GetImportJobs")

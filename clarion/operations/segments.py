@@ -91,7 +91,7 @@ def get_segment(ctx, application_id: str, segment_id: str) -> dict:
 
 @operation("GetSegmentVersion")
 def get_segment_version(ctx, application_id: str, segment_id: str, version: str) -> dict:
-    number = _version_number(version)
+    number = paging.whole_number(version, "segment version")
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         require_segment(conn, application_id, segment_id)
@@ -100,25 +100,25 @@ def get_segment_version(ctx, application_id: str, segment_id: str, version: str)
 
 @operation("GetSegments")
 def get_segments(ctx, application_id: str, page_size: str | None = None, token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
-        rows = segment_store.page(conn, application_id, limit + 1, paging.decode_token(token))
-        items, next_token = paging.split_page(rows, limit, lambda d: [d["CreationDate"], d["Id"]])
-        return _listing([_response(conn, d) for d in items], next_token)
+        items, next_token = paging.fetch_page(
+            page_size, token, lambda limit, after: segment_store.page(conn, application_id, limit, after),
+            lambda d: [d["CreationDate"], d["Id"]])
+        return paging.listing([_response(conn, d) for d in items], next_token)
 
 
 @operation("GetSegmentVersions")
 def get_segment_versions(ctx, application_id: str, segment_id: str, page_size: str | None = None,
                          token: str | None = None) -> dict:
-    limit = paging.page_size(page_size)
-    after = paging.decode_token(token)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         require_segment(conn, application_id, segment_id)
-        rows = segment_store.versions_page(conn, application_id, segment_id, limit + 1, after)
-        items, next_token = paging.split_page(rows, limit, lambda d: d["Version"])
-        return _listing([_response(conn, d) for d in items], next_token)
+        items, next_token = paging.fetch_page(
+            page_size, token,
+            lambda limit, after: segment_store.versions_page(conn, application_id, segment_id, limit, after),
+            lambda d: d["Version"])
+        return paging.listing([_response(conn, d) for d in items], next_token)
 
 
 @operation("DeleteSegment")
@@ -129,20 +129,6 @@ def delete_segment(ctx, application_id: str, segment_id: str) -> dict:
         segment_store.delete_segment(conn, application_id, segment_id)
         tag_store.delete_arn(conn, doc["Arn"])
     return doc
-
-
-def _listing(items: list[dict], next_token: str | None) -> dict:
-    return {"Item": items, **({"NextToken": next_token} if next_token else {})}
-
-
-def _version_number(version: str) -> int:
-    try:
-        number = int(version)
-    except ValueError:
-        raise BadRequest(f"Invalid segment version '{version}': expected a whole number") from None
-    if number < 1:
-        raise BadRequest(f"Invalid segment version {number}: versions start at 1")
-    return number
 
 
 def segment_size(ctx, conn, app_id: str, segment: dict, sample: int = 0) -> dict:
@@ -159,8 +145,8 @@ def segment_size(ctx, conn, app_id: str, segment: dict, sample: int = 0) -> dict
 @extension("GET", "/v1/apps/{application-id}/segments/{segment-id}/size")
 def get_segment_size(ctx, application_id: str, segment_id: str, query: dict, body=None) -> dict:
     """Clarion extension: how many endpoints a segment holds now (docs/extensions.md)."""
-    version = _version_number(query["version"][-1]) if query.get("version") else None
-    sample = _sample_size(query.get("sample", ["0"])[-1])
+    version = paging.whole_number(query["version"][-1], "segment version") if query.get("version") else None
+    sample = paging.whole_number(query.get("sample", ["0"])[-1], "sample", 0, SAMPLE_LIMIT)
     with ctx.store.read() as conn:
         require_app(conn, application_id)
         segment = require_segment(conn, application_id, segment_id, version)
@@ -168,13 +154,3 @@ def get_segment_size(ctx, application_id: str, segment_id: str, query: dict, bod
             return segment_size(ctx, conn, application_id, segment, sample)
         except seg.SegmentError as exc:
             raise BadRequest(str(exc)) from None
-
-
-def _sample_size(value: str) -> int:
-    try:
-        size = int(value)
-    except ValueError:
-        raise BadRequest(f"Invalid sample '{value}': expected a whole number") from None
-    if not 0 <= size <= SAMPLE_LIMIT:
-        raise BadRequest(f"Invalid sample {size}: expected 0 to {SAMPLE_LIMIT}")
-    return size
