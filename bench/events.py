@@ -166,8 +166,8 @@ def verdict(ok: bool) -> str:
 # the signature (load, workdir) -> report lines, or None when not implemented.
 def bench_analytics(load: Load, workdir: Path) -> list[str] | None:
     """Part (b): each analytics query over 10 million generated events against pandas; the
-    work is in bench/analytics.py (which also runs on its own, with --events and --repeat)."""
-    from analytics import run  # bench/analytics.py (this directory is on sys.path)
+    work is in bench/_analytics.py (which also runs on its own, with --events and --repeat)."""
+    from _analytics import run  # bench/_analytics.py (this directory is on sys.path)
 
     return run(10_000_000, 3, workdir)
 # <<< bench_analytics

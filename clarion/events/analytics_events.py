@@ -1,0 +1,123 @@
+"""Events: how often each event type happened, by how many actors, and its metrics.
+
+- Without `event_type`: one row per event type over the range (`types`). With it: that type's
+  figures for every day of the range too (`days`, zero-filled). `attributes` keeps only events
+  whose attributes match: {key: value or [values]}, every key must match one of its values.
+- `count`: events; `uniques`: distinct actors (endpoints, or users with `by_user`) reporting it;
+  `per_session`: count / sessions (`_session.start` events) that day or in the range, as
+  Pinpoint's Events tab shows.
+- With `metric` (a metric key of the events), over the events that carry it: `sum`, `min`,
+  `max`, `mean` (per event) and `session_mean`, the per-session weighted mean: the mean over
+  sessions of each session's own mean, so a session that logged the metric 20 times weighs as
+  much as one that logged it once. A session is an endpoint's session id; an event without a
+  session id is a session of its own. For a day, a session's mean is over its events of that
+  day; for the range, over all its events in the range.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from .analytics_base import Scope, iso_day, query, ratio, ts
+
+
+def attribute_filter(attributes: dict | None, params: dict, prefix: str = "a") -> str:
+    """SQL (AND-ed, starting with " AND") matching event attributes; adds its parameters."""
+    sql = ""
+    for i, (key, values) in enumerate(sorted((attributes or {}).items())):
+        params[f"{prefix}k{i}"] = key
+        params[f"{prefix}v{i}"] = [values] if isinstance(values, str) else list(values)
+        sql += f" AND list_contains(${prefix}v{i}, attributes[${prefix}k{i}])"
+    return sql
+
+
+def events(source, app_id: str, start: date, end: date, *, event_type: str | None = None,
+           attributes: dict | None = None, metric: str | None = None, by_user: bool = False,
+           tz: str | None = None) -> dict:
+    """Counts, uniques, events per session and (with `metric`) metric statistics."""
+    scope = Scope(app_id, start, end, by_user, tz)
+    lo, hi = scope.bounds()
+    params = {"app": app_id}
+    where = f"app_id = $app AND event_time >= {ts(lo)} AND event_time < {ts(hi)}"
+    if event_type is not None:
+        where += " AND event_type = $type"
+        params["type"] = event_type
+    where += attribute_filter(attributes, params)
+    counted = query(source, _counts_sql(scope, where, daily=event_type is not None), params)
+    measured = {}
+    if metric is not None:
+        params["metric"] = metric
+        measured = {(r["event_type"], r["day"]): r for r in query(source, _metric_sql(scope, where), params)}
+    sessions = _sessions_per_day(source, scope, app_id)
+    types, days = [], []
+    for r in counted:
+        figures = _figures(r, sessions.get(r["day"]), measured.get((r["event_type"], r["day"])), metric)
+        (types if r["day"] is None else days).append(figures)
+    if event_type is not None:
+        days = _zero_filled(scope, event_type, days, sessions, metric)
+    return {"types": sorted(types, key=lambda t: (-t["count"], t["event_type"])), "days": days}
+
+
+def _counts_sql(scope: Scope, where: str, daily: bool) -> str:
+    day = scope.day() if daily else "NULL::DATE"
+    # Events per (type, day, actor) first: then uniques are a plain count of those rows' actors.
+    per = (f"SELECT event_type, {day} AS day, {scope.actor()} AS actor, count(*) AS n "
+           f"FROM events WHERE {where} GROUP BY ALL")
+    grouping = "GROUPING SETS ((event_type, day), (event_type))" if daily else "event_type, day"
+    return f"""SELECT event_type, {'day' if daily else 'NULL AS day'}, sum(n) AS count,
+                      count(DISTINCT actor) AS uniques
+               FROM ({per}) GROUP BY {grouping}"""
+
+
+def _metric_sql(scope: Scope, where: str) -> str:
+    return f"""
+        WITH per_session AS (
+            SELECT event_type, day, sum(m) AS s, count(*) AS c, min(m) AS lo, max(m) AS hi FROM (
+                SELECT event_type, {scope.day()} AS day, endpoint_id, coalesce(session_id, event_id) AS sid,
+                       metrics[$metric] AS m
+                FROM events WHERE {where} AND metrics[$metric] IS NOT NULL)
+            GROUP BY GROUPING SETS ((event_type, day, endpoint_id, sid), (event_type, endpoint_id, sid)))
+        SELECT event_type, day, sum(s) AS sum, sum(c) AS measured, min(lo) AS min, max(hi) AS max,
+               avg(s / c) AS session_mean
+        FROM per_session GROUP BY event_type, day"""
+
+
+def _sessions_per_day(source, scope: Scope, app_id: str) -> dict:
+    lo, hi = scope.bounds()
+    found = query(source, f"""
+        SELECT {scope.day()} AS day, count(*) AS sessions
+        FROM events WHERE app_id = $app AND event_type = '_session.start'
+        AND event_time >= {ts(lo)} AND event_time < {ts(hi)}
+        GROUP BY GROUPING SETS ((day), ())""", {"app": app_id})
+    return {r["day"]: r["sessions"] for r in found}
+
+
+def _figures(r: dict, sessions: int | None, m: dict | None, metric: str | None) -> dict:
+    figures = {"event_type": r["event_type"], "count": int(r["count"]), "uniques": r["uniques"],
+               "per_session": ratio(r["count"], sessions)}
+    if r["day"] is not None:
+        figures = {"date": iso_day(r["day"]), **figures}
+    if metric is not None:
+        figures["metric"] = _metric_figures(metric, m)
+    return figures
+
+
+def _metric_figures(metric: str, m: dict | None) -> dict:
+    if not m:
+        return {"name": metric, "events": 0, "sum": 0.0, "min": None, "max": None, "mean": None,
+                "session_mean": None}
+    return {"name": metric, "events": int(m["measured"]), "sum": float(m["sum"]), "min": m["min"],
+            "max": m["max"], "mean": ratio(m["sum"], m["measured"]), "session_mean": m["session_mean"]}
+
+
+def _zero_filled(scope: Scope, event_type: str, days: list[dict], sessions: dict, metric: str | None) -> list[dict]:
+    by_day = {d["date"]: d for d in days}
+    filled = []
+    for offset in range(scope.days):
+        day = scope.start + timedelta(days=offset)
+        empty = {"date": day.isoformat(), "event_type": event_type, "count": 0, "uniques": 0,
+                 "per_session": ratio(0, sessions.get(day))}
+        if metric is not None:
+            empty["metric"] = _metric_figures(metric, None)
+        filled.append(by_day.get(day.isoformat(), empty))
+    return filled
