@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from . import __version__
+from .cli_analytics import analytics as analytics_command
+from .cli_outbox import outbox as outbox_command
+from .cli_segments import segments as segments_command
 from .config import Settings
 
 console = Console()
@@ -59,6 +64,9 @@ def serve(host, port, data_dir):
         f"                          aws_access_key_id='{key_id}', aws_secret_access_key='<secret above>')\n"
         f"  print(pinpoint.create_app(CreateApplicationRequest={{'Name': 'my-app'}}))",
         highlight=False, markup=False, soft_wrap=True)
+    # Everything built so far lives as long as the process: keep it out of every collection.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(service.asgi(), host=settings.host, port=settings.port, access_log=False,
                 log_level=settings.log_level, timeout_graceful_shutdown=10, lifespan="on")
 
@@ -137,7 +145,9 @@ def keys_list(include_revoked, data_dir):
         scope = "all apps" if row.apps is None else (", ".join(row.apps) or "(none)")
         table.add_row(row.access_key_id, ("root" if row.root else scope), row.created, row.revoked or "",
                       row.description)
-    console.print(table)
+    # Never cut a key id to fit the terminal (or a pipe's default 80 columns): it is copied to revoke.
+    natural = Measurement.get(console, console.options.update_width(1_000), table).maximum
+    Console(width=max(natural, console.width)).print(table)
 
 
 @keys.command("revoke")
@@ -153,6 +163,11 @@ def keys_revoke(access_key_id, data_dir):
         if not key_store.revoke(conn, access_key_id, iso(service.clock.now())):
             raise click.ClickException(f"no active key {access_key_id}")
     click.echo(f"revoked {access_key_id}")
+
+
+main.add_command(outbox_command)
+main.add_command(segments_command)
+main.add_command(analytics_command)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .channels.registry import Channels
 from .clock import Clock, Ids, iso
+from .domain.templates import TemplateEngine
 from .config import Settings
+from .events.activity import ActivityTracker
+from .events.store import EventStore, open_event_store
 from .operations import Caller, Context, extension_handlers, registry
 from .protocol import model as protocol_model
 from .protocol import sigv4
@@ -22,6 +26,8 @@ from .protocol.extensions import ExtensionRoutes
 from .protocol.gateway import Gateway, json_response
 from .runtime import job_handlers
 from .runtime.queue import Queue
+from .runtime.campaigns import CampaignRuntime
+from .runtime.scheduler import Scheduler
 from .runtime.worker import Workers
 from .store import Store
 from .store import keys as key_store
@@ -44,8 +50,21 @@ class Service:
     # Signatures are checked against real time even when tests inject a fixed domain clock.
     wall_clock: Clock = field(default_factory=Clock)
     app_deleted_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    templates: TemplateEngine = field(default_factory=TemplateEngine)  # compiled message templates, cached
     queue: Queue | None = None
     workers: Workers | None = None
+    scheduler: Scheduler | None = None
+    events: EventStore | None = None  # the event store (DuckDB by default), opened on first use
+    activity: ActivityTracker | None = None  # endpoint last-active times refreshed by events
+    channels: Channels | None = None  # every channel's transport, on one long-lived event loop
+    campaigns: CampaignRuntime | None = None  # campaign runs: their Sender, rate limiters, event triggers
+    # Called once a batch of events is durable: fn(filter_type, app_id, events), filter_type
+    # "ENDPOINT" for PutEvents (events: the request's BatchItem map and its per-event results;
+    # clarion/operations/events.py). Listeners must be cheap when they have nothing to do (EVENT
+    # campaigns: runtime/campaigns/triggers.py, which also hears the event store's `listeners`
+    # for the events Clarion writes itself, FilterType SYSTEM).
+    event_listeners: list[Callable[[str, str | None, object], None]] = field(default_factory=list)
+    campaign_change_hooks: list[Callable[[], None]] = field(default_factory=list)  # after any campaign change
     _key_cache: dict = field(default_factory=dict)
     _started: bool = False
 
@@ -102,22 +121,37 @@ class Service:
         return status, payload
 
     def asgi(self) -> Gateway:
-        return Gateway(self, mounts={"/healthz": self._healthz})
+        from .delivery.tracking import PREFIX, TrackingRoutes
+
+        return Gateway(self, mounts={"/healthz": self._healthz, PREFIX: TrackingRoutes(self)})
 
     async def _healthz(self, request):
         return json_response(200, {"status": "ok"})
+
+    def on_campaigns_changed(self) -> None:
+        """A campaign was created, changed or deleted: let the scheduler look now."""
+        if self.scheduler is not None:
+            self.scheduler.wake.set()
+        for hook in self.campaign_change_hooks:
+            hook()
 
     def start(self) -> None:
         """Start the background runtime (job workers). Idempotent."""
         if not self._started:
             self._started = True
             self.workers.start()
+            self.scheduler.start()
+            self.events.start()
 
     def close(self) -> None:
         """Stop the runtime and release everything. Idempotent."""
         if self._started:
             self._started = False
+            self.scheduler.stop()
             self.workers.stop()
+        self.channels.close()
+        self.activity.close()
+        self.events.close()
         self.store.close()
 
 
@@ -140,6 +174,14 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: Ids | None = N
         extensions=extensions,
     )
     service.queue = Queue(store, service.clock, service.ids)
+    service.events = open_event_store(settings.events_store_url, service.clock, settings.events_retention_days)
+    service.activity = ActivityTracker(store)
+    service.channels = Channels(settings, store, service.clock, push=settings.push_transport,
+                                webhook_secret=settings.webhook_secret)
+    service.app_deleted_hooks += [service.events.delete_app, service.activity.forget]
+    service.scheduler = Scheduler(service)
+    service.campaigns = CampaignRuntime(service)
+    service.campaigns.attach()
     service.workers = Workers(service, service.queue, job_handlers(), threads=settings.worker_threads)
     service.root_credentials = ensure_root_credentials(service)
     return service

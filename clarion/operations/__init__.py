@@ -27,20 +27,39 @@ MODULES = [
     "endpoints",
     "users",
     "phone",
+    "segments",
+    "templates",
+    "jobs",
+    "campaigns",
+    "campaign_kpis",
+    "events",
+    "kpis",
+    "messages",
+    "otp",
+    "analytics",
 ]
 
 
-def operation(name: str, *, inline: bool = False) -> Callable:
+def operation(name: str, *, inline: bool = False, batch_items: tuple[str, ...] = (),
+              max_body_bytes: int | None = None) -> Callable:
     """Mark a function as the handler of the model's operation `name`.
 
     Handlers run in a worker thread, so a slow one never stalls the server. `inline=True` runs
     it on the event loop instead, which saves the thread hop (about half the cost of a small
     request): only for handlers that do a few indexed store calls and never wait on anything.
+    `batch_items` names the shapes of a batch's independent items (PutEvents' events): the
+    payload gets the typed fast decoder, and a bad item reaches the handler as an
+    `ItemError` instead of failing the request (see `protocol.codec`). `max_body_bytes`
+    lowers the request size limit for this operation.
     """
 
     def mark(fn: Callable) -> Callable:
         fn.operation_name = name
         fn.inline = inline
+        if batch_items:
+            fn.batch_items = frozenset(batch_items)
+        if max_body_bytes is not None:
+            fn.max_body_bytes = max_body_bytes
         return fn
 
     return mark
@@ -52,6 +71,10 @@ def _marked(modules: list[str], attribute: str) -> list[Callable]:
         module = importlib.import_module(f"{__name__}.{module_name}")
         found += [v for v in vars(module).values() if callable(v) and getattr(v, attribute, None)
                   and getattr(v, "__module__", None) == module.__name__]
+        # A table-driven module (channels) builds its marked handlers from the model on request.
+        generated = getattr(module, "generated_handlers", None)
+        if generated is not None:
+            found += [fn for fn in generated() if getattr(fn, attribute, None)]
     return found
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 JOB_HANDLERS: dict[str, str] = {
     "import": "clarion.transfer.imports:run_import",
     "export": "clarion.transfer.exports:run_export",
+    "campaign_run": "clarion.runtime.campaigns.run:run_campaign",
+    "campaign_event": "clarion.runtime.campaigns.event_run:run_trigger",
 }
 
 

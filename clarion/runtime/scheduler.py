@@ -4,6 +4,12 @@ Each tick takes the campaigns whose `next_due` has passed, and for every due sch
 and treatment inserts an activity keyed by (campaign, treatment, scheduled start) and
 enqueues a `campaign_run` job keyed by that activity, in one transaction. A second tick, or a
 second scheduler in another process, finds the key taken and adds nothing.
+
+Treatments follow the campaign's schedule (its runs are bookmarked by the campaign's
+`last_run`), except a treatment with a Schedule of its own, which gets its own runs
+(bookmarked by its latest activity). A tick also restarts the runs a pause stopped, once the
+campaign is unpaused (UpdateCampaign makes it due at once), and completes an EVENT campaign
+when its EndTime passes.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import threading
 from ..clock import iso, parse_iso
 from ..domain import campaigns as rules
 from ..domain import schedule as sched
-from ..operations.campaigns import next_due
+from ..operations.campaigns import next_due, treatment_schedules
+from ..store import campaign_runs
 from ..store import campaigns as campaign_store
+from .campaigns import lifecycle
 
 log = logging.getLogger("clarion.scheduler")
 TICK_SECONDS = 1.0
@@ -33,7 +41,8 @@ def treatment_ids(campaign: dict) -> list[str]:
 
 
 def tick(service) -> int:
-    """Start every due run; returns how many activities were created."""
+    """Start every due run (and restart runs a pause stopped); returns how many activities
+    were created."""
     now = service.clock.now()
     created = 0
     with service.store.write() as conn:
@@ -46,25 +55,51 @@ def tick(service) -> int:
 
 def _start_due_runs(service, conn, row, now) -> int:
     doc = row.doc
+    if (doc["Schedule"].get("Frequency") or "ONCE") in sched.EVENT_FREQUENCIES:
+        return _event_campaign_due(conn, row, now)
+    if doc.get("IsPaused"):  # paused while a run was executing: no new run until it is resumed
+        campaign_store.save(conn, doc, next_due=None)
+        return 0
+    created_at = parse_iso(doc["CreationDate"])
     last_run = parse_iso(row.last_run) if row.last_run else None
-    starts = sched.runs_due(doc["Schedule"], parse_iso(doc["CreationDate"]), last_run, now)
+    own_last = {t: parse_iso(s) for t, s in campaign_runs.last_starts(conn, doc["ApplicationId"], doc["Id"]).items()}
     created = 0
-    for start in starts:
-        for treatment_id in treatment_ids(doc):
-            activity = activity_doc(doc, service.ids.resource_id(), treatment_id, iso(start))
-            if campaign_store.insert_activity(conn, activity):
-                service.queue.enqueue(conn, "campaign_run", {"app_id": doc["ApplicationId"],
-                                                             "campaign_id": doc["Id"],
-                                                             "activity_id": activity["Id"],
-                                                             "version": doc["Version"]},
-                                      app_id=doc["ApplicationId"], unique_key=f"campaign_run:{activity['Id']}")
-                created += 1
+    shared = [t for t, _, own in treatment_schedules(doc) if not own]
+    for start in sched.runs_due(doc["Schedule"], created_at, last_run, now):
+        created += sum(_start_run(service, conn, doc, t, start) for t in shared)
         last_run = start
-    if starts:
+    for treatment_id, schedule, own in treatment_schedules(doc):
+        if own:  # a treatment with a schedule of its own has its own runs
+            for start in sched.runs_due(schedule, created_at, own_last.get(treatment_id), now):
+                created += _start_run(service, conn, doc, treatment_id, start)
+                own_last[treatment_id] = start
+    resumed = lifecycle.resume_paused(service, conn, doc)
+    if created or resumed:
         doc = {**doc, "State": {"CampaignStatus": "EXECUTING"}, "DefaultState": {"CampaignStatus": "EXECUTING"}}
-    upcoming = next_due(doc, last_run) if doc["State"]["CampaignStatus"] in rules.ACTIVE_STATES else None
+    upcoming = next_due(doc, last_run, own_last) if doc["State"]["CampaignStatus"] in rules.ACTIVE_STATES else None
     campaign_store.save(conn, doc, next_due=upcoming, last_run=iso(last_run) if last_run else None)
-    return created
+    return created + resumed
+
+
+def _start_run(service, conn, doc: dict, treatment_id: str, start) -> int:
+    activity = activity_doc(doc, service.ids.resource_id(), treatment_id, iso(start))
+    if not campaign_store.insert_activity(conn, activity):
+        return 0
+    service.queue.enqueue(conn, "campaign_run", {"app_id": doc["ApplicationId"], "campaign_id": doc["Id"],
+                                                 "activity_id": activity["Id"], "version": doc["Version"]},
+                          app_id=doc["ApplicationId"], unique_key=f"campaign_run:{activity['Id']}")
+    return 1
+
+
+def _event_campaign_due(conn, row, now) -> int:
+    """An EVENT campaign is looked at when its EndTime passes: it is complete then."""
+    end = sched.parse_end(row.doc["Schedule"])
+    if end is not None and now >= end:
+        doc = {**row.doc, "State": {"CampaignStatus": "COMPLETED"}, "DefaultState": {"CampaignStatus": "COMPLETED"}}
+        campaign_store.save(conn, doc, next_due=None)
+    else:
+        campaign_store.save(conn, row.doc, next_due=next_due(row.doc, None))
+    return 0
 
 
 class Scheduler:

@@ -6,7 +6,7 @@ Every table that belongs to an app has an `app_id` column: DeleteApp clears them
 Timestamps are ISO-8601 strings (`2024-01-01T00:00:00.000Z`), which sort as time does.
 """
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -150,3 +150,126 @@ jobs = Table(
     Column("last_error", Text),
 )
 Index("jobs_ready", jobs.c.state, jobs.c.run_after)
+
+
+# -- message templates ------------------------------------------------------------------------
+# Account-level, like Pinpoint's: no app_id column, so DeleteApp leaves them (and their tags,
+# kept in `tags` under the template ARN with a null app_id) in place.
+
+templates = Table(
+    "templates", metadata,
+    Column("name", String(128), primary_key=True),  # case-sensitive, as in Pinpoint
+    Column("type", String(8), primary_key=True),  # EMAIL | SMS | PUSH | VOICE | INAPP
+    Column("active_version", Integer, nullable=False),
+    Column("version_counter", Integer, nullable=False),  # the highest number ever given: never reused
+    Column("created", String(32), nullable=False),
+    Column("modified", String(32), nullable=False),
+    Column("doc", Json, nullable=False),  # the active version's template response, without tags
+)
+
+template_versions = Table(
+    "template_versions", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("type", String(8), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created", String(32), nullable=False),
+    Column("doc", Json, nullable=False),  # this version's template response, without tags
+)
+
+
+# -- import and export jobs (the Pinpoint resources; the work runs as runtime jobs) -----------
+
+import_export_jobs = Table(
+    "import_export_jobs", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("job_id", String(64), primary_key=True),
+    Column("type", String(8), nullable=False),  # IMPORT | EXPORT
+    Column("segment_id", String(64)),
+    Column("created", String(32), nullable=False),
+    Column("doc", Json, nullable=False),  # ImportJobResponse / ExportJobResponse
+    Column("position", Json),  # where the work stands, saved with each chunk's writes
+)
+Index("import_export_jobs_by_created", import_export_jobs.c.app_id, import_export_jobs.c.type,
+      import_export_jobs.c.created)
+
+
+# -- campaigns ------------------------------------------------------------------------------
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),
+    Column("created", String(32), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("segment_id", String(64), nullable=False),
+    Column("next_due", String(32)),  # when the scheduler must next look at it (null: never)
+    Column("last_run", String(32)),  # the latest scheduled start that has been run
+    Column("doc", Json, nullable=False),  # the latest CampaignResponse, without tags
+)
+Index("campaigns_due", campaigns.c.next_due)
+Index("campaigns_by_created", campaigns.c.app_id, campaigns.c.created, campaigns.c.campaign_id)
+
+campaign_versions = Table(
+    "campaign_versions", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("doc", Json, nullable=False),
+)
+
+campaign_activities = Table(
+    "campaign_activities", metadata,
+    Column("app_id", String(64), nullable=False),
+    Column("activity_id", String(64), primary_key=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("treatment_id", String(8), nullable=False),
+    Column("scheduled_start", String(32), nullable=False),
+    Column("doc", Json, nullable=False),  # ActivityResponse
+    # Where the run stands (runtime/campaigns/progress.py): the audience cursor, counters,
+    # local-time passes. Kept beside the doc so the wire document carries nothing extra.
+    Column("run_state", Json),
+    # One activity per (campaign, treatment, scheduled start): a second tick adds nothing.
+    UniqueConstraint("campaign_id", "treatment_id", "scheduled_start", name="campaign_activities_once"),
+)
+Index("campaign_activities_by_campaign", campaign_activities.c.app_id, campaign_activities.c.campaign_id,
+      campaign_activities.c.scheduled_start)
+
+
+# -- campaign deliveries (runtime/campaigns): one row per endpoint a campaign run targeted -------
+# Written before the message is handed to the transport (status PENDING) and updated with the
+# outcome, so a run that restarts knows whom it already reached; the caps count these rows.
+
+campaign_deliveries = Table(
+    "campaign_deliveries", metadata,
+    Column("activity_id", String(64), primary_key=True),
+    Column("endpoint_key", String(256), primary_key=True),
+    # "" for a scheduled run; the triggering event (a hash of its id) for an EVENT campaign,
+    # whose activity gathers many sends to the same endpoint.
+    Column("trigger_id", String(32), primary_key=True),
+    Column("app_id", String(64), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("address", String(512)),  # normalized: duplicate addresses within a run go once
+    Column("status", String(24), nullable=False),  # PENDING | a DeliveryStatus | QUIET_TIME | EXPIRED
+    Column("created", String(32), nullable=False),  # when targeted: the caps count from it
+)
+Index("campaign_deliveries_by_endpoint", campaign_deliveries.c.app_id, campaign_deliveries.c.endpoint_key,
+      campaign_deliveries.c.created)
+Index("campaign_deliveries_by_address", campaign_deliveries.c.activity_id, campaign_deliveries.c.address)
+
+
+# -- one-time passwords (operations/otp.py) ---------------------------------------------------
+# One code per (app, destination, reference id): a new SendOTPMessage replaces the previous one.
+# Only an HMAC of the code is kept; a row is used up once verified, or when its attempts run out.
+
+otp_codes = Table(
+    "otp_codes", metadata,
+    Column("app_id", String(64), primary_key=True),
+    Column("destination", String(32), primary_key=True),  # E.164
+    Column("reference_id", String(64), primary_key=True),
+    Column("code_hash", String(64), nullable=False),  # hex HMAC-SHA256 (key derived from the master key)
+    Column("created", String(32), nullable=False),
+    Column("expires", String(32), nullable=False),
+    Column("attempts_left", Integer, nullable=False),
+    Column("verified", Boolean, nullable=False),
+)
+Index("otp_codes_by_expiry", otp_codes.c.app_id, otp_codes.c.expires)
