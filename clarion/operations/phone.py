@@ -17,7 +17,7 @@ stopped returning City/Timezone for US and Canadian numbers; Clarion gives what 
 from __future__ import annotations
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier, geocoder, timezone
+from phonenumbers import PhoneNumberType
 
 from ..protocol.errors import BadRequest
 from . import operation
@@ -72,12 +72,21 @@ def _identity(number, valid: bool) -> dict:
     return identity
 
 
+def _metadata():
+    """libphonenumber's carrier, geocoder and time-zone data: about 100 MB once loaded, so it
+    is imported by the first PhoneNumberValidate, not by every process that never needs it."""
+    from phonenumbers import carrier, geocoder, timezone
+
+    return carrier, geocoder, timezone
+
+
 def _country_name(number) -> str:
-    return geocoder.country_name_for_number(number, "en")
+    return _metadata()[1].country_name_for_number(number, "en")
 
 
 def _whereabouts(number) -> dict:
     """Carrier, city and time zone, where libphonenumber's metadata knows them."""
+    carrier, _, timezone = _metadata()
     found = {"Carrier": carrier.name_for_number(number, "en")}
     found["City"] = _city(number)
     zones = timezone.time_zones_for_number(number)
@@ -89,6 +98,7 @@ def _whereabouts(number) -> dict:
 def _city(number) -> str:
     """The place libphonenumber names, when it is finer than the country. North American
     descriptions are "City, ST" or just a state, which is no city."""
+    geocoder = _metadata()[1]
     place = geocoder.description_for_number(number, "en")
     if not place or place == geocoder.country_name_for_number(number, "en"):
         return ""
