@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from . import pages
 from .schema import campaign_activities, campaign_versions, campaigns
 
 
@@ -55,20 +56,11 @@ def row(conn: Connection, app_id: str, campaign_id: str, *, lock: bool = False):
 
 
 def page(conn: Connection, app_id: str, limit: int, after: list | None) -> list[dict]:
-    query = (select(campaigns.c.doc).where(campaigns.c.app_id == app_id)
-             .order_by(campaigns.c.created, campaigns.c.campaign_id).limit(limit))
-    if after:
-        query = query.where(tuple_(campaigns.c.created, campaigns.c.campaign_id) > tuple_(*after))
-    return list(conn.execute(query).scalars())
+    return pages.by_creation(conn, campaigns, campaigns.c.campaign_id, app_id, limit, after)
 
 
 def versions_page(conn: Connection, app_id: str, campaign_id: str, limit: int, after: int | None) -> list[dict]:
-    query = (select(campaign_versions.c.doc).where(campaign_versions.c.app_id == app_id,
-                                                   campaign_versions.c.campaign_id == campaign_id)
-             .order_by(campaign_versions.c.version.desc()).limit(limit))
-    if after is not None:
-        query = query.where(campaign_versions.c.version < after)
-    return list(conn.execute(query).scalars())
+    return pages.versions(conn, campaign_versions, campaign_versions.c.campaign_id, app_id, campaign_id, limit, after)
 
 
 def delete_campaign(conn: Connection, app_id: str, campaign_id: str) -> None:

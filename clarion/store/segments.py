@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, and_, case, delete, func, select, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 
 from ..domain import segments as seg
+from . import pages
 from .schema import endpoints, segment_members, segment_versions, segments, users
 from .segment_sql import Compiler, audience_from
 
@@ -50,21 +51,11 @@ def get(conn: Connection, app_id: str, segment_id: str, version: int | None = No
 
 
 def page(conn: Connection, app_id: str, limit: int, after: list | None) -> list[dict]:
-    query = (select(segments.c.doc).where(segments.c.app_id == app_id)
-             .order_by(segments.c.created, segments.c.segment_id).limit(limit))
-    if after:
-        query = query.where(tuple_(segments.c.created, segments.c.segment_id) > tuple_(*after))
-    return list(conn.execute(query).scalars())
+    return pages.by_creation(conn, segments, segments.c.segment_id, app_id, limit, after)
 
 
 def versions_page(conn: Connection, app_id: str, segment_id: str, limit: int, after: int | None) -> list[dict]:
-    """Versions newest first, as Pinpoint lists them."""
-    query = (select(segment_versions.c.doc)
-             .where(segment_versions.c.app_id == app_id, segment_versions.c.segment_id == segment_id)
-             .order_by(segment_versions.c.version.desc()).limit(limit))
-    if after is not None:
-        query = query.where(segment_versions.c.version < after)
-    return list(conn.execute(query).scalars())
+    return pages.versions(conn, segment_versions, segment_versions.c.segment_id, app_id, segment_id, limit, after)
 
 
 def delete_segment(conn: Connection, app_id: str, segment_id: str) -> None:

@@ -38,3 +38,13 @@ def page(conn: Connection, app_id: str, job_type: str, limit: int, after: list |
     if after:
         query = query.where(tuple_(table.c.created, table.c.job_id) < tuple_(*after))
     return list(conn.execute(query).scalars())
+
+
+def unfinished(store, app_id: str, job_id: str, job_type: str):
+    """(doc, position) of a job a worker should carry on with; None when it is finished or gone
+    (its app was deleted)."""
+    with store.read() as conn:
+        found = get(conn, app_id, job_id, job_type)
+    if found is None or found[0]["JobStatus"] in ("COMPLETED", "FAILED"):
+        return None
+    return found

@@ -24,13 +24,10 @@ PAGE = 1000
 
 def run_export(service, job, progress) -> None:
     app_id, job_id = job.payload["app_id"], job.payload["job_id"]
-    with service.store.read() as conn:
-        found = transfer_jobs.get(conn, app_id, job_id, "EXPORT")
+    found = transfer_jobs.unfinished(service.store, app_id, job_id, "EXPORT")
     if found is None:
         return
     doc, position = found
-    if doc["JobStatus"] in ("COMPLETED", "FAILED"):
-        return
     position = position or {"after": None, "part": 0}
     try:
         plan = _plan(service, doc)

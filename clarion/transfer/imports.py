@@ -30,13 +30,10 @@ MAX_FAILURE_MESSAGES = 100
 
 def run_import(service, job, progress) -> None:
     app_id, job_id = job.payload["app_id"], job.payload["job_id"]
-    with service.store.read() as conn:
-        found = transfer_jobs.get(conn, app_id, job_id, "IMPORT")
+    found = transfer_jobs.unfinished(service.store, app_id, job_id, "IMPORT")
     if found is None:
-        return  # the app (and so the job) was deleted
-    doc, position = found
-    if doc["JobStatus"] in ("COMPLETED", "FAILED"):
         return
+    doc, position = found
     ctx = Context(service, Caller("clarion-import"), job_id)
     if position is None:
         position = _start(ctx, doc)
