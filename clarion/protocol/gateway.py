@@ -16,7 +16,7 @@ from urllib.parse import quote
 import anyio.to_thread
 import orjson
 
-from . import codec, sigv4
+from . import codec
 from .access_log import AccessLog
 from .errors import (BadRequest, InternalServerError, MethodNotAllowed, NotFound, NotImplementedYet,
                      PayloadTooLarge, ServiceError)
