@@ -134,3 +134,14 @@ def client(server):
 @pytest.fixture
 def app_id(client):
     return client.create_app(CreateApplicationRequest={"Name": "test-app"})["ApplicationResponse"]["Id"]
+
+
+@pytest.fixture
+def timed_server(tmp_path, database_url, clock):
+    """A live server whose domain clock moves only when the test says so; a module provides
+    the `clock` fixture (a `clarion.clock.FixedClock`)."""
+    svc = build(make_settings(tmp_path, database_url), clock=clock)
+    live = LiveServer(svc).start()
+    yield live
+    live.stop()
+    svc.close()

@@ -21,15 +21,10 @@ def clock():
 
 
 @pytest.fixture
-def timed(tmp_path, database_url, clock):
+def timed(timed_server):
     """(client, app id) of a live server whose domain clock only moves when told to."""
-    svc = build(make_settings(tmp_path, database_url), clock=clock)
-    live = LiveServer(svc).start()
-    client = live.client()
-    app = client.create_app(CreateApplicationRequest={"Name": "timed"})["ApplicationResponse"]["Id"]
-    yield client, app
-    live.stop()
-    svc.close()
+    client = timed_server.client()
+    return client, client.create_app(CreateApplicationRequest={"Name": "timed"})["ApplicationResponse"]["Id"]
 
 
 def get(client, app_id, endpoint_id):

@@ -6,9 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from clarion.clock import FixedClock
-from clarion.service import build
 
-from .conftest import LiveServer, make_settings
 from .test_endpoints import get, put, rejected
 
 TOO_MANY = "Exceeded maximum endpoint per user count: 15"
@@ -20,14 +18,10 @@ def clock():
 
 
 @pytest.fixture
-def timed(tmp_path, database_url, clock):
-    svc = build(make_settings(tmp_path, database_url), clock=clock)
-    live = LiveServer(svc).start()
-    client = live.client()
-    app = client.create_app(CreateApplicationRequest={"Name": "users"})["ApplicationResponse"]["Id"]
-    yield client, app
-    live.stop()
-    svc.close()
+def timed(timed_server):
+    """(client, app id) of a live server whose domain clock only moves when told to."""
+    client = timed_server.client()
+    return client, client.create_app(CreateApplicationRequest={"Name": "users"})["ApplicationResponse"]["Id"]
 
 
 def user_endpoints(client, app_id, user_id):
