@@ -21,6 +21,7 @@ test: $(STAMP)  ## the whole suite; the store tests also run on a throw-away Pos
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)  ## every benchmark, printing ratios against its baseline
+	$(BIN)/pip install -q -e '.[test,bench]'
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 docs: $(STAMP)  ## regenerate the generated docs (operations coverage, CLI reference)
