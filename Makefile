@@ -22,7 +22,7 @@ test: $(STAMP)  ## the whole suite; the store tests also run on a throw-away Pos
 
 bench: $(STAMP)  ## every benchmark, printing ratios against its baseline
 	$(BIN)/pip install -q -e '.[test,bench]'
-	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@status=0; for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 docs: $(STAMP)  ## regenerate the generated docs (operations coverage, CLI reference)
 	$(BIN)/python -m clarion.docs
