@@ -44,7 +44,11 @@ class Request:
         raw = scope.get("raw_path")
         self.raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else quote(scope["path"])
         self.query = scope.get("query_string", b"").decode("latin-1")
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers = headers = {}
+        for name, value in scope["headers"]:  # ASGI names are lower-case already
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            # A repeated header is signed as its values joined by commas (SigV4's rule).
+            headers[key] = headers[key] + "," + text if key in headers else text
         self.body = body
         self.request_id = request_id
 

@@ -21,7 +21,6 @@ from .errors import IncompleteSignature, InvalidSignature, MissingAuthentication
 SIGNING_NAME = "mobiletargeting"
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=15)
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,10 @@ def verify(signed: SignedRequest, secret: str, method: str, raw_path: str, raw_q
     """Recompute the signature with `secret`; raise InvalidSignature unless it matches."""
     payload_hash = hashlib.sha256(body).hexdigest()
     claimed = headers.get("x-amz-content-sha256")
-    if claimed and claimed != UNSIGNED_PAYLOAD and claimed != payload_hash:
-        raise InvalidSignature("The provided x-amz-content-sha256 header does not match the body")
+    # UNSIGNED-PAYLOAD is S3's alone: accepting it here would leave the body unprotected.
+    if claimed and claimed != payload_hash:
+        raise InvalidSignature("The provided x-amz-content-sha256 header does not match the body "
+                               "(UNSIGNED-PAYLOAD is not accepted)")
     canonical = "\n".join((
         method,
         canonical_path(raw_path),

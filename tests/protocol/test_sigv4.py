@@ -237,3 +237,19 @@ def test_canonical_request_matches_botocore(method, path, query, body, headers, 
     sigv4.verify(signed, "canon-secret", method, path, query, received, body)
     with pytest.raises(InvalidSignature):
         sigv4.verify(signed, "another-secret", method, path, query, received, body)
+
+
+def test_an_unsigned_payload_is_refused(wire):
+    """UNSIGNED-PAYLOAD belongs to S3: here it would let anyone change a signed request's body."""
+    prepared = wire.prepare("POST", "/v1/apps", body={"Name": "x"},
+                            headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    error_type, message = refused(wire.send(prepared))
+    assert error_type == "InvalidSignatureException" and "UNSIGNED-PAYLOAD" in message
+
+
+def test_repeated_headers_are_read_as_sigv4_joins_them():
+    from clarion.protocol.gateway import Request
+
+    scope = {"method": "GET", "path": "/v1/apps", "raw_path": b"/v1/apps", "query_string": b"",
+             "headers": [(b"x-note", b"a"), (b"host", b"h"), (b"x-note", b"b")]}
+    assert Request(scope, b"", "r").headers == {"x-note": "a,b", "host": "h"}
