@@ -106,6 +106,11 @@ class Scope:
         return (self.instant(self.start - timedelta(days=before)),
                 self.instant(self.end + timedelta(days=after + 1)))
 
+    def in_range(self) -> str:
+        """SQL: the event falls within the scope's days."""
+        lo, hi = self.bounds()
+        return f"event_time >= {ts(lo)} AND event_time < {ts(hi)}"
+
     def day(self, column: str = "event_time", before: int = 40, after: int = 40) -> str:
         """SQL for the (local) day of a UTC timestamp column.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .analytics_base import Scope, iso_day, query, ratio, ts
+from .analytics_base import Scope, iso_day, query, ratio
 
 
 def attribute_filter(attributes: dict | None, params: dict, prefix: str = "a") -> str:
@@ -36,9 +36,8 @@ def events(source, app_id: str, start: date, end: date, *, event_type: str | Non
            tz: str | None = None) -> dict:
     """Counts, uniques, events per session and (with `metric`) metric statistics."""
     scope = Scope(app_id, start, end, by_user, tz)
-    lo, hi = scope.bounds()
     params = {"app": app_id}
-    where = f"app_id = $app AND event_time >= {ts(lo)} AND event_time < {ts(hi)}"
+    where = f"app_id = $app AND {scope.in_range()}"
     if event_type is not None:
         where += " AND event_type = $type"
         params["type"] = event_type
@@ -83,11 +82,10 @@ def _metric_sql(scope: Scope, where: str) -> str:
 
 
 def _sessions_per_day(source, scope: Scope, app_id: str) -> dict:
-    lo, hi = scope.bounds()
     found = query(source, f"""
         SELECT {scope.day()} AS day, count(*) AS sessions
         FROM events WHERE app_id = $app AND event_type = '_session.start'
-        AND event_time >= {ts(lo)} AND event_time < {ts(hi)}
+        AND {scope.in_range()}
         GROUP BY GROUPING SETS ((day), ())""", {"app": app_id})
     return {r["day"]: r["sessions"] for r in found}
 

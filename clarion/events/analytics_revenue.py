@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .analytics_base import Scope, active_ctes, day_series, iso_day, query, ratio, ts
+from .analytics_base import Scope, active_ctes, day_series, iso_day, query, ratio
 
 PURCHASE = "_monetization.purchase"
 
@@ -26,7 +26,7 @@ def revenue(source, app_id: str, start: date, end: date, *, currency: str | None
     scope = Scope(app_id, start, end, by_user, tz)
     lo, hi = scope.bounds()
     params = {"app": app_id}
-    where = f"app_id = $app AND event_type = '{PURCHASE}' AND event_time >= {ts(lo)} AND event_time < {ts(hi)}"
+    where = f"app_id = $app AND event_type = '{PURCHASE}' AND {scope.in_range()}"
     if currency is not None:
         where += " AND attributes['_currency'] = $currency"
         params["currency"] = currency

@@ -28,7 +28,7 @@ def sessions(source, app_id: str, start: date, end: date, *, by_user: bool = Fal
         WITH {active_ctes(scope, lo, hi)},
         starts AS (SELECT {scope.day()} AS day, count(*) AS sessions
                    FROM events WHERE app_id = $app AND event_type = '_session.start'
-                   AND event_time >= {ts(lo)} AND event_time < {ts(hi)} GROUP BY GROUPING SETS ((day), ())),
+                   AND {scope.in_range()} GROUP BY GROUPING SETS ((day), ())),
         lengths AS (SELECT {started} AS day,
                            coalesce(session_duration, epoch_ms(session_stop) - epoch_ms(session_start)) AS ms
                     FROM events WHERE app_id = $app AND event_type = '_session.stop'

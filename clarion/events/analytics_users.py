@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .analytics_base import ACTIVE, Scope, activity, day_series, iso_day, query, ratio, ts
+from .analytics_base import ACTIVE, Scope, activity, day_series, iso_day, query, ratio
 
 # Endpoint columns a breakdown can use, by public name (aliases included).
 DIMENSIONS = {
@@ -127,14 +127,13 @@ def demographics(source, app_id: str, start: date, end: date, dimension: str, *,
     """Active actors in [start, end] by the value of an endpoint dimension, most common first."""
     scope = Scope(app_id, start, end, by_user, tz)
     expression, is_list = dimension_sql(dimension)
-    lo, hi = scope.bounds()
     value = f"unnest(CASE WHEN len({expression}) > 0 THEN {expression} ELSE [NULL] END)" if is_list else expression
     # The latest event of each endpoint (of each endpoint and user, by user), then its value: taking
     # values along in arg_max would copy every list it passes over.
     key = "hash(endpoint_id, user_id)" if by_user else "hash(endpoint_id)"
     sql = f"""
         WITH latest AS (SELECT arg_max(rowid, event_time) AS row FROM events
-                        WHERE app_id = $app AND event_time >= {ts(lo)} AND event_time < {ts(hi)} AND {ACTIVE}
+                        WHERE app_id = $app AND {scope.in_range()} AND {ACTIVE}
                         GROUP BY {key}),
         vals AS MATERIALIZED (SELECT {scope.actor()} AS actor, {value} AS value
                               FROM events JOIN latest ON events.rowid = latest.row)
