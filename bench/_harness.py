@@ -34,6 +34,15 @@ from pathlib import Path
 Plain = tuple[str, str, bytes | None]
 
 
+def add_load_options(parser) -> None:
+    """The command-line options every HTTP load benchmark shares."""
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed window per phase (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="untimed warm-up per phase (default 1)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
+    parser.add_argument("--connections", type=int, default=4,
+                        help="keep-alive connections per client process, one request in flight each (default 4)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -31,7 +31,7 @@ import orjson
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Credentials, Load, Result, Server, format_table, free_port, machine_line, run_phase  # noqa: E402
+from _harness import Credentials, add_load_options, Load, Result, Server, format_table, free_port, machine_line, run_phase  # noqa: E402
 
 REGION = "us-east-1"
 CREDS = Credentials("AKIDCLARIONBENCH0001", "bench-secret-key-0123456789abcdef", REGION)
@@ -218,11 +218,7 @@ def run_round(targets: set[str], load: Load) -> list[Result]:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="timed window per phase (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="untimed warm-up per phase (default 1)")
-    parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
-    parser.add_argument("--connections", type=int, default=4,
-                        help="keep-alive connections per client process, one request in flight each (default 4)")
+    add_load_options(parser)
     parser.add_argument("--targets", default="clarion,moto,bare",
                         help="comma-separated subset of clarion,moto,bare to run (default: all three)")
     parser.add_argument("--rounds", type=int, default=1,

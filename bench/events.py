@@ -35,7 +35,7 @@ import botocore.config
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Credentials, Load, Server, format_table, free_port, machine_line, run_phase  # noqa: E402
+from _harness import Credentials, add_load_options, Load, Server, format_table, free_port, machine_line, run_phase  # noqa: E402
 
 REGION = "us-east-1"
 CREDS = Credentials("AKIDCLARIONBENCH0002", "bench-secret-key-0123456789abcdef", REGION)
@@ -177,11 +177,7 @@ def bench_analytics(load: Load, workdir: Path) -> list[str] | None:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="timed window (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="untimed warm-up (default 1)")
-    parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
-    parser.add_argument("--connections", type=int, default=4,
-                        help="keep-alive connections per client process, one request in flight each (default 4)")
+    add_load_options(parser)
     parser.add_argument("--parts", default="ingest,analytics", help="which parts to run (default: both)")
     return parser.parse_args()
 
