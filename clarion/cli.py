@@ -48,6 +48,8 @@ def serve(host, port, data_dir):
     """Run the API, console, scheduler and workers in one process."""
     import uvicorn
 
+    from .protocol.http import server_config
+
     settings = _settings(data_dir, host=host, port=port)
     _configure_logging(settings.log_level)
     service = _build(settings)
@@ -67,8 +69,9 @@ def serve(host, port, data_dir):
     # Everything built so far lives as long as the process: keep it out of every collection.
     gc.collect()
     gc.freeze()
-    uvicorn.run(service.asgi(), host=settings.host, port=settings.port, access_log=False,
-                log_level=settings.log_level, timeout_graceful_shutdown=10, lifespan="on")
+    config = server_config(service.asgi(), host=settings.host, port=settings.port,
+                           log_level=settings.log_level, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run()
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import uuid
@@ -50,7 +51,9 @@ class Ids:
         return uuid.uuid4().hex
 
     def request_id(self) -> str:
-        return str(uuid.uuid4())
+        """A random (version 4) UUID, formatted directly: every request pays for it."""
+        h = os.urandom(16).hex()
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def cohort(self) -> int:
         """0..99: ~1% of endpoints per cohort, used for holdouts and treatments."""

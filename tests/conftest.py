@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from clarion.config import Settings
+from clarion.protocol.http import server_config
 from clarion.service import build
 
 from . import pg
@@ -92,8 +93,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = service.asgi()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")
+        config = server_config(self.app, host="127.0.0.1", port=self.port)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -23,11 +23,16 @@ from .errors import (BadRequest, InternalServerError, MethodNotAllowed, NotFound
 
 errors_log = logging.getLogger("clarion.errors")
 
+# Browsers (the AWS SDK for JavaScript, Amplify) call the API cross-origin: every response says
+# who may read it; only the preflight (OPTIONS) answer needs the methods and headers allowed.
 CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"x-amzn-RequestId, x-amzn-ErrorType"),
+]
+PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, POST, PUT, DELETE, OPTIONS"),
     (b"access-control-allow-headers", b"*"),
-    (b"access-control-expose-headers", b"x-amzn-RequestId, x-amzn-ErrorType"),
+    (b"access-control-max-age", b"600"),
 ]
 
 # An extra route outside the model (extensions, health): async fn(request) -> (status, headers, body).
@@ -58,8 +63,9 @@ class Gateway:
         self.service = service
         self.model = service.model
         self.handlers = service.handlers
-        self.mounts = mounts or {}
-        self.access_log = AccessLog()  # path prefix -> Mount, for paths outside /v1
+        self.mounts = mounts or {}  # path prefix -> Mount, for paths outside /v1
+        self._mount_prefixes = tuple(self.mounts)
+        self.access_log = AccessLog()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -74,7 +80,7 @@ class Gateway:
             request = Request(scope, body, request_id)
             mount = self._mount_for(request.raw_path)
             if request.method == "OPTIONS":
-                status, headers, payload = 200, [], b""
+                status, headers, payload = 200, PREFLIGHT_HEADERS, b""
             elif mount is not None:
                 status, headers, payload = await mount(request)
             else:
@@ -95,6 +101,8 @@ class Gateway:
                                caller_key, request_id)
 
     def _mount_for(self, raw_path: str) -> Mount | None:
+        if not raw_path.startswith(self._mount_prefixes):  # one C call for the common case
+            return None
         for prefix, mount in self.mounts.items():
             if raw_path == prefix or raw_path.startswith(prefix.rstrip("/") + "/"):
                 return mount
@@ -128,7 +136,8 @@ class Gateway:
         if handler is None:
             raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
         run = lambda: self.service.run_operation(handler, caller, request.request_id, params)  # noqa: E731
-        result = run() if handler.inline else await anyio.to_thread.run_sync(run)
+        inline = handler.inline(params) if callable(handler.inline) else handler.inline  # per request
+        result = run() if inline else await anyio.to_thread.run_sync(run)
         status, payload = codec.serialize_output(route.operation, result)
         return caller, status, list(codec.JSON_HEADERS) if payload else [], payload
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote
@@ -102,7 +103,7 @@ def verify(signed: SignedRequest, secret: str, method: str, raw_path: str, raw_q
     scope = f"{signed.date}/{signed.region}/{SIGNING_NAME}/aws4_request"
     string_to_sign = "\n".join((ALGORITHM, signed.amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()))
     key = signing_key(secret, signed.date, signed.region)
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()  # one-shot: no HMAC object
     if not hmac.compare_digest(expected, signed.signature):
         raise InvalidSignature(
             "The request signature we calculated does not match the signature you provided. "
@@ -128,10 +129,16 @@ def signing_key(secret: str, date: str, region: str) -> bytes:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode(), "sha256")
+
+
+# Segments of unreserved characters other than '.': normalising and quoting change nothing.
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~-]+)+")
 
 
 def canonical_path(raw_path: str) -> str:
+    if _PLAIN_PATH.fullmatch(raw_path):  # nearly every Pinpoint path: ids are hex, names plain
+        return raw_path
     return quote(normalize_url_path(raw_path), safe="/~")
 
 
