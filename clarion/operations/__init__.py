@@ -32,6 +32,7 @@ MODULES = [
     "jobs",
     "campaigns",
     "campaign_kpis",
+    "inapp",
     "events",
     "kpis",
     "messages",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.campaigns import ACTIVE_STATES
 from . import pages
 from .schema import campaign_activities, campaign_versions, campaigns
 
@@ -57,6 +58,13 @@ def row(conn: Connection, app_id: str, campaign_id: str, *, lock: bool = False):
 
 def page(conn: Connection, app_id: str, limit: int, after: list | None) -> list[dict]:
     return pages.by_creation(conn, campaigns, campaigns.c.campaign_id, app_id, limit, after)
+
+
+def active(conn: Connection, app_id: str) -> list[dict]:
+    """The app's campaigns in an active state (scheduled, executing, waiting for the next run)."""
+    query = (select(campaigns.c.doc).where(campaigns.c.app_id == app_id, campaigns.c.state.in_(ACTIVE_STATES))
+             .order_by(campaigns.c.created, campaigns.c.campaign_id))
+    return list(conn.execute(query).scalars())
 
 
 def versions_page(conn: Connection, app_id: str, campaign_id: str, limit: int, after: int | None) -> list[dict]:
