@@ -140,3 +140,9 @@ def test_a_preflight_gets_the_allowed_methods_and_headers(sqlite_server):
     assert answer.status_code == 403  # unsigned, but a browser may still read the error
     assert answer.headers["access-control-allow-origin"] == "*"
     assert "x-amzn-ErrorType" in answer.headers["access-control-expose-headers"]
+
+
+def test_answers_name_no_server_software(sqlite_server):
+    import httpx
+
+    assert "server" not in httpx.get(f"{sqlite_server.url}/healthz").headers

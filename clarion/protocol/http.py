@@ -89,5 +89,6 @@ def server_config(app, *, host: str, port: int, log_level: str = "warning", **op
     """The uvicorn configuration Clarion serves with (the CLI and the test server share it)."""
     import uvicorn
 
+    # No `server: uvicorn` header: Pinpoint's answers carry none, and every header costs a little.
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-                          http=protocol_class(), **options)
+                          http=protocol_class(), server_header=False, **options)
