@@ -2,7 +2,7 @@
 full-table count in the same run (the floor), and the import rate of a CSV import job.
 
     .venv/bin/python bench/segments.py [--endpoints 1000000] [--import-rows 200000]
-                                       [--repeat 3] [--database-url URL]
+                                       [--repeat 3] [--database-url URL] [--keep DIR]
 
 1. Builds a real service (`clarion.service.build`) on a temporary data dir: SQLite by default,
    PostgreSQL with `--database-url` (or CLARION_DATABASE_URL); the tables are created by the
@@ -51,8 +51,9 @@ from clarion.operations import apps as app_ops  # noqa: E402
 from clarion.operations import segments as segment_ops  # noqa: E402
 from clarion.service import build  # noqa: E402
 from clarion.store import segments as segment_store  # noqa: E402
-from clarion.store.schema import attribute_names, endpoints  # noqa: E402
+from clarion.store.schema import apps, attribute_names, endpoints  # noqa: E402
 
+APP_NAME = "bench-segments"
 TARGETS = {"ratio": 3.0, "seconds": 2.0, "rows/s": 20_000}
 BATCH = 50_000
 SEGMENT = {"Name": "bench: 4 dimensions", "Dimensions": {
@@ -155,6 +156,16 @@ def seed(service, app_id: str, total: int) -> float:
                                ("metric", "visits"), ("user", "plan"))])
     print()
     return time.perf_counter() - started
+
+
+def seeded_app(service, total: int) -> str | None:
+    """The app an earlier run (`--keep`) seeded with `total` endpoints, if there is one."""
+    with service.store.read() as conn:
+        for (app_id,) in conn.execute(select(apps.c.app_id).where(apps.c.doc["Name"].as_string() == APP_NAME)):
+            count = conn.execute(select(func.count()).select_from(endpoints).where(endpoints.c.app_id == app_id))
+            if count.scalar() == total:
+                return app_id
+    return None
 
 
 def bulk_insert(conn, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -319,10 +330,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each query (the best is shown)")
     parser.add_argument("--database-url", default=os.environ.get("CLARION_DATABASE_URL"),
                         help="PostgreSQL URL (an empty database or schema); default SQLite in a temporary dir")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the data dir in DIR and reuse the endpoints seeded there by an earlier run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="clarion-bench-") as tmp:
         workdir = Path(tmp)
-        service = build(Settings(data_dir=workdir / "data", database_url=args.database_url,
+        service = build(Settings(data_dir=args.keep or workdir / "data", database_url=args.database_url,
                                  access_key_id="AKIDCLARIONBENCH0001", secret_access_key="bench-secret-0123456789"))
         try:
             return 0 if run(args, service, workdir) else 1
@@ -332,11 +345,16 @@ def main() -> int:
 
 def run(args, service, workdir: Path) -> bool:
     ctx = Context(service, Caller("bench"), "req")
-    app_id = app_ops.create_app(ctx, create_application_request={"Name": "bench-segments"})["Id"]
-    print(f"seeding {args.endpoints:,} endpoints ({service.store.dialect})")
-    seeded = seed(service, app_id, args.endpoints)
-    if service.store.dialect == "postgresql":
-        analyze(service)
+    app_id = seeded_app(service, args.endpoints) if args.keep else None
+    seeded = 0.0  # a reused app was seeded by an earlier run
+    if app_id is None:
+        app_id = app_ops.create_app(ctx, create_application_request={"Name": APP_NAME})["Id"]
+        print(f"seeding {args.endpoints:,} endpoints ({service.store.dialect})")
+        seeded = seed(service, app_id, args.endpoints)
+        if service.store.dialect == "postgresql":
+            analyze(service)
+    else:
+        print(f"reusing the {args.endpoints:,} endpoints seeded in app {app_id}")
     segment = segment_ops.create_segment(ctx, app_id, dict(SEGMENT))
     print("counting ...")
     counts = measure_counts(service, app_id, segment, args.repeat)

@@ -1,20 +1,30 @@
 """Compile a segment plan (`domain.segments`) to a SQL condition over one endpoint row.
 
-The condition reads `endpoints` (its JSON `doc`, `last_active`, `effective_date`) and the
-user's attributes through an outer join on `users`; the two dialects differ only in how JSON
-is taken apart, which is all this module knows about them.
+The condition reads `endpoints` (its JSON `doc`, `channel_type`, `last_active`,
+`effective_date`) and the user's attributes through an outer join on `users`; the two dialects
+differ only in how JSON is taken apart, which is all this module knows about them.
+
+On SQLite, the document's fields are read in the shape of `schema.endpoints_for_segments`'s
+expressions (a metric is `json_extract(json_extract(doc, '$."Metrics"'), '$."visits"')`), so
+that SQLite takes them from that index instead of parsing the document: a condition that
+reads only what the index holds (`index_covers`) never touches a row.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Float, String, and_, case, cast, exists, false, func, literal, not_, or_, select, true
+import re
+
+from sqlalchemy import (Float, String, Text, and_, case, cast, exists, false, func, literal, not_, or_, select, true,
+                        type_coerce)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.sql import ColumnElement
 
 from ..domain import segments as seg
-from .schema import endpoints, segment_members, users
+from .schema import SEGMENT_FIELDS, SQLITE_ELIGIBLE, endpoints, segment_members, sqlite_json, sqlite_json_path, users
 
 EARTH_RADIUS_KM = 6371.0088
+PREFILTER_VALUES = 4  # a text search per value: beyond four, parsing the JSON once costs less
+PLAIN = re.compile(r"[A-Za-z0-9 _.,:;!?()@#$%*+=~|-]*")  # characters JSON encoders write as they are
 
 
 class Compiler:
@@ -40,6 +50,8 @@ class Compiler:
     # -- leaves ------------------------------------------------------------------------------
 
     def _FieldIn(self, node: seg.FieldIn) -> ColumnElement:
+        if node.path == ("ChannelType",):  # the column the endpoint writer keeps equal to it
+            return endpoints.c.channel_type.in_(node.values)
         return self._text(endpoints.c.doc, node.path).in_(node.values)
 
     def _AttributeTest(self, node: seg.AttributeTest) -> ColumnElement:
@@ -54,7 +66,10 @@ class Compiler:
             test = or_(*[fn(value, v) > 0 for v in node.values])
         else:
             test = self._date_test(value, node.op, node.values)
-        return exists(select(literal(1)).select_from(values).where(test))
+        found = exists(select(literal(1)).select_from(values).where(test))
+        if self.pg or node.op not in ("INCLUSIVE", "CONTAINS") or len(node.values) > PREFILTER_VALUES:
+            return found
+        return and_(self._may_hold(node), found)
 
     def _MetricTest(self, node: seg.MetricTest) -> ColumnElement:
         metric = cast(self._text(endpoints.c.doc, ("Metrics", node.name)), Float)
@@ -89,19 +104,30 @@ class Compiler:
             segment_members.c.segment_id == node.segment_id,
             segment_members.c.endpoint_key == endpoints.c.endpoint_key))
 
+    def eligible(self) -> ColumnElement:
+        """The endpoint can be sent to: active and not opted out."""
+        if not self.pg:
+            return SQLITE_ELIGIBLE == 1  # the same test, as the index holds it
+        status = self._text(endpoints.c.doc, ("EndpointStatus",))
+        opt_out = self._text(endpoints.c.doc, ("OptOut",))
+        return and_(func.coalesce(status, "ACTIVE") == "ACTIVE", func.coalesce(opt_out, "NONE") != "ALL")
+
     # -- JSON, per dialect -----------------------------------------------------------------
 
     def _text(self, column, path: tuple[str, ...]) -> ColumnElement:
         """The scalar at `path` in a JSON column, as text (SQLite keeps numbers numeric)."""
         if self.pg:
             return func.jsonb_extract_path_text(column, *path)
-        return func.json_extract(column, _sqlite_path(path))
+        if column is endpoints.c.doc:
+            return _sqlite_doc(path)
+        return sqlite_json(column, *path)
 
-    @staticmethod
-    def _attribute_path(node: seg.AttributeTest) -> tuple:
-        if node.source == "endpoint":
+    def _attribute_path(self, node: seg.AttributeTest) -> tuple:
+        if node.source == "user":
+            return users.c.attributes, (node.name,)
+        if self.pg:
             return endpoints.c.doc, ("Attributes", node.name)
-        return users.c.attributes, (node.name,)
+        return SEGMENT_FIELDS["Attributes",], (node.name,)
 
     def _elements(self, node: seg.AttributeTest):
         """A table of the attribute's values (`value`), for EXISTS subqueries."""
@@ -110,7 +136,22 @@ class Compiler:
             array = func.jsonb_extract_path(column, *path)
             array = case((func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB))
             return func.jsonb_array_elements_text(array).table_valued("value").alias()
-        return func.json_each(column, _sqlite_path(path)).table_valued("value").alias()
+        return func.json_each(column, sqlite_json_path(*path)).table_valued("value").alias()
+
+    def _may_hold(self, node: seg.AttributeTest) -> ColumnElement:
+        """SQLite: a cheap necessary condition for an INCLUSIVE or CONTAINS test, read on the
+        JSON text of the object holding the attribute: a string equal to a value appears in it
+        as `"value"` (one containing it, as `value`). It spares most endpoints the JSON parsing
+        of the exact test that follows.
+
+        JSON lets a writer escape any character (`\\u0073` for `s`), but no encoder escapes
+        letters, digits or the like (PLAIN): only a value with another character needs the
+        text to be searched for a backslash too, and then any escaped text passes."""
+        text = type_coerce(self._attribute_path(node)[0], Text)
+        needles = [f'"{v}"' if node.op == "INCLUSIVE" else v for v in node.values]
+        if not all(PLAIN.fullmatch(v) for v in node.values):
+            needles.append("\\")
+        return or_(*[func.instr(text, literal(n, Text)) > 0 for n in needles])
 
     def _pg_has_any(self, node: seg.AttributeTest) -> ColumnElement:
         """INCLUSIVE on PostgreSQL: `?|` tests an array's string elements in place, several
@@ -141,8 +182,27 @@ class Compiler:
         return day(value) == day(bounds[0])
 
 
-def _sqlite_path(path: tuple[str, ...]) -> str:
-    return "$" + "".join("." + '"' + p.replace('"', '\\"') + '"' for p in path)
+def _sqlite_doc(path: tuple[str, ...]) -> ColumnElement:
+    """The field at `path` of an endpoint document, through the index's expressions when it has
+    them: a field of Attributes or Metrics is read from that object's JSON text."""
+    if path in SEGMENT_FIELDS:
+        return SEGMENT_FIELDS[path]
+    if path[0] in ("Attributes", "Metrics") and len(path) > 1:
+        return sqlite_json(SEGMENT_FIELDS[path[:1]], *path[1:])
+    return sqlite_json(endpoints.c.doc, *path)
+
+
+def index_covers(node) -> bool:
+    """Whether the condition reads only fields that `endpoints_for_segments` holds."""
+    if isinstance(node, (seg.All, seg.Any)):
+        return all(index_covers(p) for p in node.parts)
+    if isinstance(node, seg.Not):
+        return index_covers(node.part)
+    if isinstance(node, seg.FieldIn):
+        return node.path in SEGMENT_FIELDS or node.path == ("ChannelType",)
+    if isinstance(node, seg.AttributeTest):
+        return node.source == "endpoint"
+    return isinstance(node, seg.MetricTest)
 
 
 def audience_from(plan=None):
