@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from datetime import datetime
+
+from ..clock import iso
 
 log = logging.getLogger("clarion.events")
 
@@ -19,17 +22,18 @@ class ActivityTracker:
     def __init__(self, store, interval: float = 1.0):
         self.store = store
         self.interval = interval
-        self._pending: dict[str, dict[str, str]] = {}  # app id -> endpoint key -> ISO time
+        self._pending: dict[str, dict[str, datetime]] = {}  # app id -> endpoint key -> time
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def record(self, app_id: str, endpoint_keys: Iterable[str], moment: str) -> None:
-        """Note that these endpoints were active at `moment` (ISO form, which sorts as time)."""
+    def record(self, app_id: str, endpoint_keys: Iterable[str], moment: datetime) -> None:
+        """Note that these endpoints were active at `moment` (an aware datetime: it is put in
+        ISO form once per flush, not once per request)."""
         with self._lock:
             app = self._pending.setdefault(app_id, {})
             for key in endpoint_keys:
-                if app.get(key, "") < moment:
+                if key not in app or app[key] < moment:
                     app[key] = moment
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(target=self._run, name="clarion-endpoint-activity", daemon=True)
@@ -43,9 +47,11 @@ class ActivityTracker:
             return
         from ..store.endpoints import touch_last_active
 
+        forms: dict[datetime, str] = {}  # many endpoints share a request's time
         with self.store.write() as conn:
             for app_id, moments in pending.items():
-                touch_last_active(conn, app_id, moments)
+                touch_last_active(conn, app_id, {key: forms.get(moment) or forms.setdefault(moment, iso(moment))
+                                                 for key, moment in moments.items()})
 
     def forget(self, app_id: str) -> None:
         with self._lock:

@@ -3,12 +3,17 @@
 DuckDB allows one writer process, so the server process owns the file and opens it on first
 use (CLI commands that build the service but never touch events do not take the lock).
 
-Writes: a `GroupCommitWriter` thread appends each group of requests to the `Journal` (the 202
-waits for that; see `journal` for what it guarantees), and closes a journal segment every `LOAD_SECONDS` or
-`LOAD_EVENTS`; one loader thread loads closed segments with DuckDB's JSON reader (the per-value
-work happens in C, outside the GIL) and records the segment number in the same transaction.
-Deletes and purges run on the loader too, after what was journaled before them. Reads first
-load whatever is journaled, so a query sees every event that was acknowledged.
+Writes: `write` appends a request's rows to the `Journal` in the caller's own thread, under a
+lock, and returns once the write is done (the 202 waits for that; see `journal` for what it
+guarantees). No hand-off to a writer thread: a journal append is one `write` of a few tens of
+kilobytes into the page cache (no fsync), far cheaper than waking another thread and passing
+the GIL back and forth, so PutEvents can run on the event loop without waiting on anything.
+The journal's open segment is closed every `LOAD_SECONDS` or `LOAD_EVENTS` (by the append that
+finds it due, or by a ticker thread when idle); one loader thread loads closed segments with
+DuckDB's JSON reader (the per-value work happens in C, outside the GIL) and records the
+segment number in the same transaction. Deletes and purges run on the loader too, after what
+was journaled before them. Reads first load whatever is journaled, so a query sees every event
+that was acknowledged.
 """
 
 from __future__ import annotations
@@ -19,20 +24,19 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from ..clock import Clock
 from . import schema
 from .journal import Journal
 from .rows import CONTEXT_COLUMNS, Encoded
 from .store import EventStore
-from .writer import GroupCommitWriter
 
 log = logging.getLogger("clarion.events")
 
@@ -67,6 +71,12 @@ INSERT_LINES = (
     + f" FROM (SELECT *, unnest(ev) AS v FROM read_json(?, format='newline_delimited', columns={_COLUMNS_ARG}"
     + ", maximum_object_size=16777216)) AS l"
 )
+# The names lines (`{"n": [[app id, kind, name], ...]}`, see `_append`) of a segment.
+INSERT_NAMES = (
+    "INSERT INTO event_names SELECT DISTINCT n[1], n[2], n[3] FROM (SELECT unnest(n) AS n FROM "
+    "read_json(?, format='newline_delimited', columns={'n': 'VARCHAR[][]'}, maximum_object_size=16777216)) "
+    "ON CONFLICT DO NOTHING"
+)
 _LOADED_DDL = "CREATE TABLE IF NOT EXISTS journal_loaded (segment BIGINT NOT NULL)"
 
 
@@ -78,6 +88,8 @@ class DuckDBEventStore(EventStore):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stop = threading.Event()
         self._purger: threading.Thread | None = None
+        self._append_lock = threading.Lock()  # the journal's open segment
+        self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -92,10 +104,11 @@ class DuckDBEventStore(EventStore):
                 self._con.execute(_LOADED_DDL)
                 self._journal = Journal(self._journal_directory())
                 self._recover()
-                self._names_cursor = self._con.cursor()  # the writer thread's own connection
                 self._loader = ThreadPoolExecutor(1, thread_name_prefix="clarion-events-loader")
-                self._writer = GroupCommitWriter(self._journal_group, tick=self._rotate_if_due,
-                                                 interval=LOAD_SECONDS / 2)
+                self._closed = False
+                self._ticker_stop = threading.Event()
+                self._ticker = threading.Thread(target=self._tick, name="clarion-events-ticker", daemon=True)
+                self._ticker.start()
             return self._con
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -142,12 +155,12 @@ class DuckDBEventStore(EventStore):
         with self._lock:
             if self._con is None:
                 return
-            self._writer.close()
-            last = self._journal.rotate()
-            if last is not None:
-                self._loader.submit(self._load, last)
+            with self._append_lock:
+                self._closed = True
+                self._rotate()
+            self._ticker_stop.set()
+            self._ticker.join()
             self._loader.shutdown(wait=True)
-            self._names_cursor.close()
             self._con.close()
             self._con = None
             if self.path == ":memory:":
@@ -156,40 +169,53 @@ class DuckDBEventStore(EventStore):
     # -- writes ------------------------------------------------------------------------------
 
     def submit(self, encoded: Encoded) -> Future:
-        if not (encoded.count or encoded.new_names):
-            done: Future = Future()
-            done.set_result(None)
-            return done
-        self._open()
-        return self._writer.submit(encoded)
+        """`write` now, in this thread; the returned future is already resolved."""
+        done: Future = Future()
+        self.write(encoded)
+        done.set_result(None)
+        return done
 
-    def _journal_group(self, group: list[Encoded]) -> None:
-        """On the writer thread: names straight into DuckDB (rare), rows into the journal."""
-        names = sorted({n for e in group for n in e.new_names})
-        if names:
-            self._names_cursor.executemany("INSERT INTO event_names VALUES (?, ?, ?) ON CONFLICT DO NOTHING", names)
-        count = sum(e.count for e in group)
-        if count:
-            self._journal.append(b"".join(e.lines for e in group), count)
-        if self._journal.events >= LOAD_EVENTS:
+    def write(self, encoded: Encoded) -> None:
+        """Append to the journal now, in this thread."""
+        if encoded.count or encoded.new_names:
+            self._open()
+            with self._append_lock:
+                if self._closed:
+                    raise RuntimeError("the event store is closed")
+                self._append(encoded)
+
+    def _append(self, encoded: Encoded) -> None:
+        """Under the append lock: the rows, and the new names they use (rare), in one write."""
+        data = encoded.lines
+        if encoded.new_names:
+            data = orjson.dumps({"n": sorted(set(encoded.new_names))}) + b"\n" + data
+        self._journal.append(data, encoded.count, names=bool(encoded.new_names))
+        if self._journal.events >= LOAD_EVENTS or self._journal.due(LOAD_SECONDS):
             self._rotate()
 
     def _rotate(self) -> Future | None:
-        """On the writer thread: close the open segment and queue its load."""
+        """Under the append lock: close the open segment and queue its load."""
+        names = self._journal.names
         segment = self._journal.rotate()
-        return None if segment is None else self._loader.submit(self._load, segment)
+        return None if segment is None else self._loader.submit(self._load, segment, names)
 
-    def _rotate_if_due(self) -> None:
-        if self._journal.events and time.monotonic() - self._journal.opened_at >= LOAD_SECONDS:
-            self._rotate()
+    def _tick(self) -> None:
+        """Close a segment that is due while no append comes to do it, until the store closes."""
+        while not self._ticker_stop.wait(LOAD_SECONDS / 2):
+            with self._append_lock:
+                if self._journal.due(LOAD_SECONDS):
+                    self._rotate()
 
-    def _load(self, segment: Path) -> None:
-        """On the loader thread: one segment in one transaction, with its number."""
+    def _load(self, segment: Path, names: bool = True) -> None:
+        """On the loader thread: one segment in one transaction, with its number (and its names
+        when it has any)."""
         Journal.repair(segment)
         con = self._con
         con.begin()
         try:
             con.execute(INSERT_LINES, [str(segment)])
+            if names:
+                con.execute(INSERT_NAMES, [str(segment)])
             con.execute("DELETE FROM journal_loaded")
             con.execute("INSERT INTO journal_loaded VALUES (?)", [Journal.seq(segment)])
             con.commit()
@@ -206,6 +232,7 @@ class DuckDBEventStore(EventStore):
             single.write_bytes(line)
             try:
                 self._con.execute(INSERT_LINES, [str(single)])
+                self._con.execute(INSERT_NAMES, [str(single)])
             except Exception:
                 with open(segment.with_suffix(".failed"), "ab") as failed:
                     failed.write(line)
@@ -216,14 +243,17 @@ class DuckDBEventStore(EventStore):
     def sync(self) -> None:
         """Load everything journaled so far; return once it is queryable."""
         self._open()
-        pending = self._writer.run(self._rotate)
-        (pending or self._loader.submit(lambda: None)).result()
+        with self._append_lock:
+            pending = self._rotate() or self._loader.submit(lambda: None)
+        pending.result()
 
     def _on_loader(self, task):
         """Run `task` on the loader thread after everything journaled so far is loaded."""
         self._open()
-        self._writer.run(self._rotate)
-        return self._loader.submit(task).result()
+        with self._append_lock:
+            self._rotate()
+            pending = self._loader.submit(task)
+        return pending.result()
 
     def delete_app(self, app_id: str) -> None:
         self._on_loader(lambda: self._delete_app(app_id))
@@ -254,7 +284,11 @@ class DuckDBEventStore(EventStore):
 
     def names(self, app_id: str) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {"event_type": set(), "attribute": set(), "metric": set()}
-        cursor = self._open().cursor()  # names are stored as they are admitted: no need to sync
+        # No sync: names are journaled with their rows, but every name this process admitted
+        # stays in the registry's memory (`names.NameRegistry`, until the app is deleted) and an
+        # earlier process's journal is loaded on open, so an app this process has not loaded yet
+        # has all its names here already. (A sync would stall PutEvents behind a bulk load.)
+        cursor = self._open().cursor()
         try:
             rows = cursor.execute("SELECT kind, name FROM event_names WHERE app_id = ?", [app_id]).fetchall()
         finally:

@@ -1,13 +1,14 @@
 """The ingest journal: accepted events are made durable here, then loaded into DuckDB in bulk.
 
-A DuckDB statement costs milliseconds whatever its size, so committing each small group of
-requests to DuckDB would spend most of the time on that fixed cost. Instead a group is appended
-to the current journal segment (newline-delimited JSON in the `rows` format): once the write
+A DuckDB statement costs milliseconds whatever its size, so committing each request to DuckDB
+would spend most of the time on that fixed cost. Instead each request's rows are appended to
+the current journal segment (newline-delimited JSON in the `rows` format, plus a names line
+`{"n": [[app id, kind, name], ...]}` when the request brings new names): once the write
 returns, the events survive the process being killed (kill -9, out of memory, a crash), and the
 202 may be sent. Segments are closed every fraction of a second (or when large) and loaded into
 DuckDB by one loader, tens of thousands of events per statement; that load's commit syncs them
 to disk. As with the SQL store (SQLite in WAL mode with synchronous=NORMAL), only a power cut
-can lose the last fraction of a second of accepted events: syncing every group to disk would
+can lose the last fraction of a second of accepted events: syncing every write to disk would
 make each request wait for the disk (milliseconds, and far longer while DuckDB checkpoints).
 
 Segments are files `<seq>.ndjson` in one directory, numbered in order. The store records the
@@ -32,6 +33,7 @@ class Journal:
         self._fd: int | None = None
         self._path: Path | None = None
         self.events = 0  # in the open segment
+        self.names = False  # whether the open segment holds names lines
         self.opened_at = 0.0  # monotonic time of the open segment's first append
 
     @staticmethod
@@ -42,7 +44,7 @@ class Journal:
         """The segment files on disk, oldest first."""
         return sorted(self.directory.glob("*.ndjson"), key=self.seq)
 
-    def append(self, data: bytes, events: int) -> None:
+    def append(self, data: bytes, events: int, names: bool = False) -> None:
         """Write `data` (whole lines) to the open segment: safe from a crash of this process."""
         if self._fd is None:
             self._path = self.directory / f"{self._next:012d}.ndjson"
@@ -53,13 +55,18 @@ class Journal:
         while view:
             view = view[os.write(self._fd, view):]
         self.events += events
+        self.names = self.names or names
+
+    def due(self, seconds: float) -> bool:
+        """Whether a segment is open and was opened at least `seconds` ago."""
+        return self._fd is not None and time.monotonic() - self.opened_at >= seconds
 
     def rotate(self) -> Path | None:
         """Close the open segment and return it (None when nothing was written since)."""
         if self._fd is None:
             return None
         os.close(self._fd)
-        path, self._fd, self._path, self.events = self._path, None, None, 0
+        path, self._fd, self._path, self.events, self.names = self._path, None, None, 0, False
         return path
 
     @staticmethod

@@ -20,7 +20,7 @@ from .rows import Encoded, encode_rows
 
 
 class EventStore(abc.ABC):
-    """Where events live. Writes go through one writer; reads may run in any thread."""
+    """Where events live. Writes and reads may come from any thread."""
 
     def __init__(self, clock: Clock, retention_days: int):
         self.clock = clock
@@ -33,10 +33,15 @@ class EventStore(abc.ABC):
     def submit(self, encoded: Encoded) -> Future:
         """Queue encoded rows (see `rows`); the future resolves once they survive a crash."""
 
+    def write(self, encoded: Encoded) -> None:
+        """Store encoded rows; return once they survive a crash of this process (no listeners:
+        PutEvents tells `Service.event_listeners` itself)."""
+        self.submit(encoded).result()
+
     def append_encoded(self, encoded: Encoded) -> None:
         """Store encoded rows; return once they survive a crash of this process, after telling
-        the `listeners`. (PutEvents uses `submit` and tells `Service.event_listeners` instead.)"""
-        self.submit(encoded).result()
+        the `listeners`. (PutEvents uses `write` and tells `Service.event_listeners` instead.)"""
+        self.write(encoded)
         if encoded.count:
             self.notify(encoded)
 

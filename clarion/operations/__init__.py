@@ -41,13 +41,14 @@ MODULES = [
 ]
 
 
-def operation(name: str, *, inline: bool = False, batch_items: tuple[str, ...] = (),
+def operation(name: str, *, inline: bool | Callable[[dict], bool] = False, batch_items: tuple[str, ...] = (),
               max_body_bytes: int | None = None) -> Callable:
     """Mark a function as the handler of the model's operation `name`.
 
     Handlers run in a worker thread, so a slow one never stalls the server. `inline=True` runs
     it on the event loop instead, which saves the thread hop (about half the cost of a small
     request): only for handlers that do a few indexed store calls and never wait on anything.
+    It may also be a predicate over the request's params, to run only some requests inline.
     `batch_items` names the shapes of a batch's independent items (PutEvents' events): the
     payload gets the typed fast decoder, and a bad item reaches the handler as an
     `ItemError` instead of failing the request (see `protocol.codec`). `max_body_bytes`

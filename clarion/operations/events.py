@@ -10,7 +10,6 @@ recorded). The 202 is sent once the events are durable in the event store.
 
 from __future__ import annotations
 
-from ..clock import iso
 from ..events import context as endpoint_context
 from ..events import ingest
 from ..events.rows import micros
@@ -22,7 +21,24 @@ from . import operation
 BATCH_ITEMS = ("EventsBatch", "PublicEndpoint", "Event")
 
 
-@operation("PutEvents", batch_items=BATCH_ITEMS, max_body_bytes=ingest.MAX_REQUEST_BYTES)
+def _without_endpoint_updates(params: dict) -> bool:
+    """Whether the request only reads the store: it then runs on the event loop (no thread hop),
+    since the journal append it waits for is one short write. A batch that updates endpoints
+    takes a write transaction, which may wait for the store's lock: that runs in a thread."""
+    batches = params["events_request"].get("BatchItem") or {}
+    return not any(_updates(batch) for batch in batches.values())
+
+
+def _updates(batch) -> bool:
+    """Whether a batch (EventsBatch) carries endpoint data to apply."""
+    if isinstance(batch, ItemError):
+        return False
+    endpoint = batch["Endpoint"]  # the Amplify clients send {}: no generator for that
+    return bool(endpoint) and not isinstance(endpoint, ItemError) and any(v is not None for v in endpoint.values())
+
+
+@operation("PutEvents", inline=_without_endpoint_updates, batch_items=BATCH_ITEMS,
+           max_body_bytes=ingest.MAX_REQUEST_BYTES)
 def put_events(ctx, application_id: str, events_request: dict) -> dict:
     batches = events_request["BatchItem"]
     ingest.check_size(batches)
@@ -31,11 +47,11 @@ def put_events(ctx, application_id: str, events_request: dict) -> dict:
     store = ctx.service.events
     result = ingest.ingest(app_id, batches, contexts, endpoint_results, store.registry, micros(arrival))
     try:
-        store.submit(result.encoded).result()  # blocks this worker thread until the group is durable
+        store.write(result.encoded)  # returns once the rows are in the journal
     except Exception as error:
         raise InternalServerError("The events could not be stored; send them again") from error
     if result.active:
-        ctx.service.activity.record(app_id, result.active, iso(arrival))
+        ctx.service.activity.record(app_id, result.active, arrival)
         for listener in ctx.service.event_listeners:  # EVENT campaigns
             listener("ENDPOINT", app_id, (batches, result.results))
     return {"Results": result.results}
@@ -47,18 +63,21 @@ def _endpoints(ctx, application_id: str, batches: dict) -> tuple[str, dict, dict
     valid = {eid: b for eid, b in batches.items() if not isinstance(b, ItemError)}
     results = {eid: ingest.rejected(b["Endpoint"].message) for eid, b in valid.items()
                if isinstance(b["Endpoint"], ItemError)}
-    updates = [(eid, b["Endpoint"]) for eid, b in valid.items()
-               if eid not in results and any(v is not None for v in b["Endpoint"].values())]
+    updates = [(eid, b["Endpoint"]) for eid, b in valid.items() if eid not in results and _updates(b)]
     keys = sorted({eid.lower() for eid in valid})
-    with (ctx.store.write() if updates else ctx.store.read()) as conn:
-        app_id, stored = endpoint_context.app_and_endpoints(conn, application_id, keys)
-        if app_id is None:
-            raise NotFound("Application not found")
-        if updates:
+    if updates:
+        with ctx.store.write() as conn:
+            app_id, stored = endpoint_context.app_and_endpoints(conn, application_id, keys)
+            if app_id is None:
+                raise NotFound("Application not found")
             from .endpoints import upsert_endpoints
 
             refused = upsert_endpoints(ctx, conn, app_id, updates, partial=True)
             results.update({updates[i][0]: ingest.rejected(message) for i, message in refused.items()})
+    else:  # nothing to write: one statement, no transaction
+        app_id, stored = endpoint_context.read_app_and_endpoints(ctx.store, application_id, keys)
+        if app_id is None:
+            raise NotFound("Application not found")
     contexts = {}
     for eid, batch in valid.items():
         update = batch["Endpoint"] if eid not in results else None

@@ -1,4 +1,4 @@
-"""The DuckDB event store: group commit, retention, names, failures, settings."""
+"""The DuckDB event store: concurrent journal appends, retention, names, failures, settings."""
 
 from __future__ import annotations
 
