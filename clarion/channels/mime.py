@@ -51,11 +51,14 @@ class MimeSkeleton:
                            + CRLF + "This is a multi-part message in MIME format." + CRLF)
         self._closing = "--" + self.boundary + "--" + CRLF
         self._date_cache: tuple[int, str] = (-1, "")
+        self._from_cache: tuple[str, str] = ("", "")
 
     def build(self, *, from_address: str, to: str, subject: str, message_id: str, timestamp: float,
               text: str | None = None, html: str | None = None, reply_to=(), headers=()) -> bytes:
+        if self._from_cache[0] != from_address:  # a campaign's every message has the same sender
+            self._from_cache = (from_address, addresses(from_address, 6))
         out = [
-            "From: ", addresses(from_address, 6), CRLF,
+            "From: ", self._from_cache[1], CRLF,
             "To: ", addresses(to, 4), CRLF,
             "Subject: ", header_value(subject, len("Subject: ")), CRLF,
             "Date: ", self._date(timestamp), CRLF,

@@ -1,5 +1,7 @@
 """Email through any SMTP server: a pool of persistent connections, STARTTLS or implicit TLS,
-AUTH, one message per recipient built from a precompiled MIME skeleton (`mime.py`).
+AUTH, PIPELINING when the server offers it, one message per recipient built from a
+precompiled MIME skeleton (`mime.py`) and sent by a lean client (`smtp_wire.py` opens
+connections, `smtp_transaction.py` carries the messages).
 
 URL (`CLARION_EMAIL_TRANSPORT`):
 
@@ -9,13 +11,19 @@ URL (`CLARION_EMAIL_TRANSPORT`):
 
 Without `tls`, the connection is upgraded with STARTTLS when the server offers it. `pool` is
 the number of connections kept open (default 8: one connection waits on round trips, several
-keep the server busy). User and password are URL-decoded.
+keep the server busy). `timeout` bounds opening a connection and waiting for each reply. User
+and password are URL-decoded.
+
+Every batch's messages go into one queue shared by the pool: up to `pool` workers, each on its
+own connection, take messages from it until it is empty (so concurrent batches share the
+connections, and a connection carries message after message without a task per message).
 
 Replies map to Pinpoint's DeliveryStatus: 2xx SUCCESSFUL; a refused recipient (RCPT) is
 PERMANENT_FAILURE on 5xx (hard bounce) and TEMPORARY_FAILURE on 4xx (soft bounce); a refused
 message (MAIL FROM or DATA) is PERMANENT_FAILURE on 5xx (rejected) and TEMPORARY_FAILURE on
-4xx. A dropped connection is reopened and the message tried once more (at-least-once: a server
-that dropped us after accepting DATA may get it twice); if that fails too, TEMPORARY_FAILURE.
+4xx. A dropped connection (or a 421 reply, or a reply later than `timeout`) is reopened and
+the message tried once more (at-least-once: a server that dropped us after accepting DATA may
+get it twice); if that fails too, TEMPORARY_FAILURE.
 """
 
 from __future__ import annotations
@@ -23,16 +31,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
 from .base import (CONNECTION_FAILED, MESSAGE_REFUSED, PERMANENT_FAILURE, RECIPIENT_REFUSED, TEMPORARY_FAILURE,
                    ConfigurationError, DeliveryResult, OutboundEmail, delivered, failed)
 from .mime import MimeSkeleton, envelope_address
+from .smtp_transaction import Broken, Job, Refused, Transaction
+from .smtp_wire import AuthFailed, SmtpConnection, SmtpError
 
 log = logging.getLogger(__name__)
 TLS_MODES = ("auto", "none", "starttls", "ssl")
@@ -79,12 +89,14 @@ class SmtpConfig:
             raise ConfigurationError("pool must be at least 1")
         return config
 
-    def client(self) -> aiosmtplib.SMTP:
-        return aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, username=self.username, password=self.password,
-            use_tls=self.tls == "ssl", start_tls={"auto": None, "starttls": True}.get(self.tls, False),
-            validate_certs=self.verify, cert_bundle=self.cafile, timeout=self.timeout,
-            local_hostname=self.helo)
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls == "none":
+            return None
+        context = ssl.create_default_context(cafile=self.cafile)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 def _redact(url: str) -> str:
@@ -104,32 +116,38 @@ class SmtpTransport:
         self.config = config
         self.clock = clock
         self.skeleton = MimeSkeleton()
-        self._clients = [config.client() for _ in range(config.pool)]
-        self._idle: asyncio.Queue | None = None
+        self._jobs: deque[Job] = deque()
+        self._idle: list[SmtpConnection | None] = [None] * config.pool  # a slot per worker; None: not open
+        self._workers: set[asyncio.Task] = set()
+        self._tls: ssl.SSLContext | None = None
+        self._hostname = config.helo
 
     @classmethod
     def from_url(cls, url: str, clock) -> "SmtpTransport":
         return cls(SmtpConfig.from_url(url), clock)
 
     async def send_batch(self, messages: Sequence[OutboundEmail]) -> list[DeliveryResult]:
-        if self._idle is None:  # created here, inside the loop that will use it
-            self._idle = asyncio.Queue()
-            for client in self._clients:
-                self._idle.put_nowait(client)
-        return list(await asyncio.gather(*(self._send(m) for m in messages)))
-
-    async def _send(self, message: OutboundEmail) -> DeliveryResult:
-        try:
-            sender = _envelope(message.envelope_from or message.from_address)
-            recipient = _envelope(message.to)
-            data = self.build(message, sender)
-        except (ValueError, UnicodeError) as exc:
-            return failed(PERMANENT_FAILURE, 400, f"Invalid message: {exc}", MESSAGE_REFUSED)
-        client = await self._idle.get()
-        try:
-            return await self._deliver(client, message.message_id, sender, recipient, data)
-        finally:
-            self._idle.put_nowait(client)
+        batch = _Batch(messages)
+        senders: dict[str, str] = {}  # the batch's messages mostly share one sender: parse it once
+        for index, message in enumerate(messages):
+            try:
+                author = message.envelope_from or message.from_address
+                sender = senders.get(author) or senders.setdefault(author, _envelope(author))
+                job = Job(sender, _envelope(message.to), self.build(message, sender), batch, index)
+            except (ValueError, UnicodeError) as exc:
+                batch.results[index] = failed(PERMANENT_FAILURE, 400, f"Invalid message: {exc}", MESSAGE_REFUSED)
+                continue
+            self._jobs.append(job)
+            batch.pending += 1
+        if batch.pending:
+            batch.done = asyncio.get_running_loop().create_future()
+            self._start_workers()
+            try:
+                await batch.done
+            except asyncio.CancelledError:
+                batch.cancelled = True  # its messages still queued are skipped
+                raise
+        return batch.results
 
     def build(self, message: OutboundEmail, sender: str | None = None) -> bytes:
         if message.raw is not None:
@@ -146,91 +164,137 @@ class SmtpTransport:
             message_id=f"{message.message_id}@{domain}", timestamp=self.clock.now().timestamp(),
             text=message.text, html=message.html, reply_to=message.reply_to, headers=headers)
 
-    async def _deliver(self, client: aiosmtplib.SMTP, message_id: str, sender: str, recipient: str,
-                       data: bytes) -> DeliveryResult:
-        for attempt in (1, 2):
-            try:
-                if not client.is_connected:
-                    await client.connect()
-                # One deadline for the whole transaction: cheaper than aiosmtplib's per-command
-                # wait_for (a task per command), which cost more than building the message.
-                async with asyncio.timeout(self.config.timeout * 2):
-                    await _transaction(client, sender, recipient, data)
-                return delivered(message_id)
-            except ssl.SSLError as exc:  # before ValueError: a certificate error is both
-                _drop(client)
-                return failed(TEMPORARY_FAILURE, CONNECTION_STATUS, f"SMTP TLS failed: {exc}", CONNECTION_FAILED)
-            except aiosmtplib.SMTPNotSupported as exc:
-                return failed(PERMANENT_FAILURE, 553, f"Cannot send to this address: {exc}", RECIPIENT_REFUSED)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                return _refused(exc.code, exc.message, RECIPIENT_REFUSED)
-            except aiosmtplib.SMTPAuthenticationError as exc:
-                _drop(client)
-                return failed(TEMPORARY_FAILURE, exc.code, f"SMTP authentication failed: {exc.message}",
-                              CONNECTION_FAILED)
-            except aiosmtplib.SMTPResponseException as exc:
-                if exc.code == 421 or not client.is_connected:  # the server is closing the connection
-                    _drop(client)
-                    if attempt == 1:
-                        continue
-                return _refused(exc.code, exc.message, MESSAGE_REFUSED)
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                _drop(client)
-                if attempt == 2:
-                    log.warning("SMTP %s:%s unreachable: %s", self.config.host, self.config.port, exc)
-                    return failed(TEMPORARY_FAILURE, CONNECTION_STATUS, f"SMTP server unreachable: {exc}",
-                                  CONNECTION_FAILED)
-        raise AssertionError("unreachable")
+    # -- the pool ----------------------------------------------------------------------------------
+
+    def _start_workers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(min(len(self._idle), len(self._jobs))):
+            task = loop.create_task(self._work(self._idle.pop()))
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+
+    def _take(self) -> Job | None:
+        jobs = self._jobs
+        while jobs:
+            job = jobs.popleft()
+            if not job.owner.cancelled:
+                return job
+        return None
+
+    async def _work(self, connection: SmtpConnection | None) -> None:
+        """Send queued messages over one connection until the queue is empty; open the
+        connection again when it drops, and try the message in flight once more."""
+        job = transaction = None
+        try:
+            while job is not None or (job := self._take()) is not None:
+                try:
+                    if connection is None or not connection.usable:
+                        connection = _close(connection)
+                        async with asyncio.timeout(self.config.timeout):
+                            connection = await self._open()
+                    transaction = Transaction(connection, self._take, _report)
+                    first, job = job, None  # the transaction has it now (see abandon())
+                    await transaction.start(first)
+                except Broken as exc:
+                    connection = None
+                    job = self._again(exc.job, exc.cause)
+                except (SmtpError, OSError) as exc:  # opening failed (OSError covers TimeoutError)
+                    connection = _close(connection)
+                    job = self._again(job, exc)
+        except asyncio.CancelledError:
+            in_flight = transaction.abandon() if transaction is not None else None
+            for unfinished in {id(j): j for j in (job, in_flight) if j is not None}.values():
+                unfinished.owner.finish(unfinished.index, _closed())
+            raise
+        finally:
+            self._idle.append(connection)
+
+    def _again(self, job: Job | None, cause: BaseException) -> Job | None:
+        """The job to try once more after `cause`, or None when it has its result."""
+        if job is None or job.owner.cancelled:
+            return None
+        outcome = _failure(cause)
+        if outcome is None:
+            job.tries += 1
+            if job.tries < 2:
+                return job
+            log.warning("SMTP %s:%s unreachable: %s", self.config.host, self.config.port, cause)
+            outcome = failed(TEMPORARY_FAILURE, CONNECTION_STATUS,
+                             f"SMTP server unreachable: {cause or type(cause).__name__}", CONNECTION_FAILED)
+        job.owner.finish(job.index, outcome)
+        return None
+
+    async def _open(self) -> SmtpConnection:
+        config = self.config
+        if self._hostname is None:
+            self._hostname = socket.getfqdn()  # once (it may ask DNS)
+        if self._tls is None and config.tls != "none":
+            self._tls = config.ssl_context()
+        return await SmtpConnection.open(config.host, config.port, tls=config.tls, local_hostname=self._hostname,
+                                         ssl_context=self._tls, username=config.username, password=config.password,
+                                         timeout=config.timeout)
 
     async def close(self) -> None:
-        for client in self._clients:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
-                    client.close()
+        """Stop the workers (their messages fail as TEMPORARY_FAILURE), QUIT every connection."""
+        workers = list(self._workers)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        while self._jobs:
+            job = self._jobs.popleft()
+            job.owner.finish(job.index, _closed())
+        connections = [c for c in self._idle if c is not None]
+        self._idle = [None] * self.config.pool
+        await asyncio.gather(*(_quit(c, self.config.timeout) for c in connections))
 
 
-async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
-    """MAIL, RCPT, DATA. (aiosmtplib's `sendmail` parses every address twice more with the
-    stdlib parser, ~60 us a message; ours are parsed and checked already.)"""
-    if client.is_ehlo_or_helo_needed:  # connect() greets only when it needs to (STARTTLS, AUTH)
-        await _greet(client)
-    utf8 = not (sender.isascii() and recipient.isascii())  # an internationalised mailbox: RFC 6531
-    if utf8 and not client.supports_extension("smtputf8"):
-        raise aiosmtplib.SMTPNotSupported("the server does not offer SMTPUTF8")
-    encoding = "utf-8" if utf8 else "ascii"
-    options = [f"SIZE={len(data)}".encode()] if client.supports_extension("size") else []
-    options += [b"SMTPUTF8"] if utf8 else []
-    reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options,
-                                         timeout=None)
-    if reply.code != 250:
-        await _reset(client)
-        raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
-    reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode(encoding) + b">", timeout=None)
-    if reply.code not in (250, 251):
-        await _reset(client)
-        raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
+class _Batch:
+    """One `send_batch` call's results, filled in as its messages are sent."""
+
+    __slots__ = ("messages", "results", "pending", "done", "cancelled")
+
+    def __init__(self, messages: Sequence[OutboundEmail]):
+        self.messages = messages
+        self.results: list[DeliveryResult | None] = [None] * len(messages)
+        self.pending = 0
+        self.done: asyncio.Future | None = None
+        self.cancelled = False
+
+    def finish(self, index: int, result: DeliveryResult) -> None:
+        self.results[index] = result
+        self.pending -= 1
+        if self.pending == 0 and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+
+def _report(job: Job, outcome: SmtpError | None) -> None:
+    """A message's outcome on an open connection, as its result."""
+    batch = job.owner
+    if outcome is None:
+        batch.finish(job.index, delivered(batch.messages[job.index].message_id))
+    elif isinstance(outcome, Refused):
+        reason = RECIPIENT_REFUSED if outcome.stage == "rcpt" else MESSAGE_REFUSED
+        batch.finish(job.index, _refused(outcome.reply.code, outcome.reply.message, reason))
+    else:  # Unsupported: an internationalised address and a server without SMTPUTF8
+        batch.finish(job.index, failed(PERMANENT_FAILURE, 553, f"Cannot send to this address: {outcome}",
+                                       RECIPIENT_REFUSED))
+
+
+def _failure(cause: BaseException) -> DeliveryResult | None:
+    """The final result of a connection failure that trying again cannot fix, else None."""
+    if isinstance(cause, ssl.SSLError):
+        return failed(TEMPORARY_FAILURE, CONNECTION_STATUS, f"SMTP TLS failed: {cause}", CONNECTION_FAILED)
+    if isinstance(cause, AuthFailed):
+        return failed(TEMPORARY_FAILURE, cause.code, f"SMTP authentication failed: {cause}", CONNECTION_FAILED)
+    return None
+
+
+async def _quit(connection: SmtpConnection, timeout: float) -> None:
     try:
-        await client.data(data, timeout=None)
-    except aiosmtplib.SMTPResponseException:
-        await _reset(client)
-        raise
-
-
-async def _greet(client: aiosmtplib.SMTP) -> None:
-    try:
-        await client.ehlo()
-    except aiosmtplib.SMTPHeloError:
-        await client.helo()  # a server without ESMTP
-
-
-async def _reset(client: aiosmtplib.SMTP) -> None:
-    """RSET after a refusal, so the connection can carry the next message."""
-    try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
-        _drop(client)
+        async with asyncio.timeout(timeout):
+            await connection.quit()
+    except (SmtpError, OSError):
+        connection.close()
 
 
 def _envelope(value: str) -> str:
@@ -240,9 +304,14 @@ def _envelope(value: str) -> str:
     return address
 
 
-def _drop(client: aiosmtplib.SMTP) -> None:
-    if client.is_connected:
-        client.close()
+def _close(connection: SmtpConnection | None) -> None:
+    """Close a connection that cannot go on; returns None (the slot's new value)."""
+    if connection is not None:
+        connection.close()
+
+
+def _closed() -> DeliveryResult:
+    return failed(TEMPORARY_FAILURE, CONNECTION_STATUS, "The SMTP transport closed before sending", CONNECTION_FAILED)
 
 
 def _refused(code: int, message: str, reason: str) -> DeliveryResult:

@@ -79,10 +79,13 @@ class SmtpSink:
         self.refuse_mail: dict[str, str] = {}
         self.refuse_data: dict[bytes, str] = {}
         self.sessions = 0  # EHLOs seen: one per connection
+        self.pipelining = False  # advertise PIPELINING (aiosmtpd reads pipelined commands in turn)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.sessions += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, options):
@@ -108,10 +111,11 @@ class SmtpSink:
 
 
 class SmtpServer:
-    def __init__(self, *, tls_context: ssl.SSLContext | None = None, users: dict[str, str] | None = None):
-        self.sink = SmtpSink()
+    def __init__(self, *, tls_context: ssl.SSLContext | None = None, users: dict[str, str] | None = None,
+                 sink: SmtpSink | None = None, **options):
+        self.sink = sink or SmtpSink()
         self.port = free_port()
-        kwargs = {}
+        kwargs = dict(options)  # more aiosmtpd SMTP options (enable_SMTPUTF8, auth_exclude_mechanism, ...)
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if users is not None:
