@@ -138,3 +138,22 @@ def test_unknown_endpoints_and_apps_are_404(env):
         with pytest.raises(ClientError) as error:
             client.get_in_app_messages(ApplicationId=app, EndpointId=endpoint_id)
         assert error.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_the_server_sends_nothing_when_an_in_app_campaigns_event_happens(env, clock, timed_server):
+    client, app_id, segment_id = env
+    endpoint(client, app_id, "phone")
+    on_app_session = {**ON_SESSION, "FilterType": "ENDPOINT"}  # the app's own events
+    campaign(client, app_id, segment_id, Schedule={"StartTime": iso(START), "EndTime": iso(END),
+                                                   "Frequency": "IN_APP_EVENT", "EventFilter": on_app_session})
+    clock.advance(minutes=30)
+    client.put_events(ApplicationId=app_id, EventsRequest={"BatchItem": {"phone": {"Endpoint": {}, "Events": {
+        "s1": {"EventType": "_session.start", "Timestamp": iso(clock.now())}}}}})
+    from sqlalchemy import func, select
+
+    from clarion.runtime.campaigns.triggers import JOB_KIND
+    from clarion.store.schema import jobs
+
+    with timed_server.service.store.read() as conn:  # PutEvents enqueues a trigger before its 202
+        assert conn.execute(select(func.count()).select_from(jobs).where(jobs.c.kind == JOB_KIND)).scalar() == 0
+    assert [e["TreatmentId"] for e in messages(client, app_id, "phone")] == ["0"]  # the app shows it itself

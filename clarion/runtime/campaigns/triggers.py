@@ -28,7 +28,6 @@ from sqlalchemy import select
 
 from ...clock import iso, parse_iso
 from ...domain import campaigns as rules
-from ...domain import schedule as sched
 from ...events.ingest import SERVICE_EVENT_PREFIXES, SERVICE_EVENT_TYPES
 from ...store.schema import campaigns as campaigns_table
 from . import event_filter
@@ -173,7 +172,9 @@ class TriggerIndex:
 
 def _trigger(doc: dict) -> Trigger | None:
     schedule = doc.get("Schedule") or {}
-    if (schedule.get("Frequency") or "ONCE") not in sched.EVENT_FREQUENCIES or doc.get("IsPaused"):
+    # IN_APP_EVENT campaigns are matched on the device (GetInAppMessages hands the app the
+    # filter): the server sends nothing for them.
+    if (schedule.get("Frequency") or "ONCE") != "EVENT" or doc.get("IsPaused"):
         return None
     event_filter_doc = schedule.get("EventFilter") or {}
     start = parse_iso(doc["CreationDate"]) if schedule.get("StartTime") in (None, "IMMEDIATE") \
