@@ -6,6 +6,7 @@ console, the tests and `clarion outbox`. Rows belong to an app, so DeleteApp cle
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy import Connection, delete, func, select
 
 from ..store.schema import outbox
@@ -13,12 +14,21 @@ from ..store.schema import outbox
 COLUMNS = (outbox.c.seq, outbox.c.app_id, outbox.c.channel, outbox.c.address, outbox.c.message_id,
            outbox.c.created, outbox.c.content)
 NAMES = tuple(str(c.name) for c in COLUMNS)  # plain str: SQLAlchemy's names are a str subclass
+_INSERT = f"INSERT INTO {outbox.name} ({', '.join(NAMES[1:])}) VALUES (?, ?, ?, ?, ?, ?)"
 
 
-def append(conn: Connection, rows: list[dict]) -> None:
-    """Rows with app_id, channel, address, message_id, created, content."""
+def encode(content: dict) -> str:
+    """A message's content as the `content` column holds it (as the store's Json type writes it)."""
+    return orjson.dumps(content).decode()
+
+
+def append(conn: Connection, rows: list[tuple]) -> None:
+    """Rows of (app_id, channel, address, message_id, created, content as `encode` gives it).
+
+    One driver-level executemany: the sandbox writes a row per message, and SQLAlchemy's
+    per-row parameter processing would cost more than SQLite's insert."""
     if rows:
-        conn.execute(outbox.insert(), rows)
+        conn.exec_driver_sql(_INSERT if conn.dialect.paramstyle == "qmark" else _INSERT.replace("?", "%s"), rows)
 
 
 def recent(conn: Connection, *, channel: str | None = None, address: str | None = None,

@@ -39,14 +39,13 @@ class SandboxTransport:
         rows, results = [], []
         for message in messages:
             content, result = _record(message)
-            rows.append({"app_id": message.app_id.lower() or None, "channel": self.channel,
-                         "address": message.address, "message_id": message.message_id,
-                         "created": created, "content": content})
+            rows.append((message.app_id.lower() or None, self.channel, message.address, message.message_id, created,
+                         outbox.encode(content)))
             results.append(result)
         await asyncio.to_thread(self._write, rows)
         return results
 
-    def _write(self, rows: list[dict]) -> None:
+    def _write(self, rows: list[tuple]) -> None:
         with self.store.write() as conn:
             outbox.append(conn, rows)
 

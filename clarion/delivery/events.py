@@ -47,10 +47,13 @@ _GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 
 def message_events(app_id: str, family: str, item: DeliveryItem, outbound, result: DeliveryResult,
-                   message_id: str, moment: int, new_id: Callable[[], str]) -> dict:
+                   message_id: str, moment: int, new_id: Callable[[], str], base: dict | None = None) -> dict:
     """One line of the event store's format (`events.rows`) with the message's events: the
-    recipient's endpoint context once, then each event. `moment` is epoch microseconds."""
-    attributes = {"message_id": result.message_id or message_id, **stringified(item.event_attributes)}
+    recipient's endpoint context once, then each event, then the caller's own (`also_record`).
+    `moment` is epoch microseconds; `base` is `stringified(item.event_attributes)` when the
+    caller has it already (a batch's items share their attributes)."""
+    attributes = {"message_id": result.message_id or message_id}
+    attributes.update(stringified(item.event_attributes) if base is None else base)
     if not result.ok:
         attributes.update(delivery_status=result.status, status_code=str(result.status_code),
                           status_message=result.status_message[:200])
@@ -66,6 +69,8 @@ def message_events(app_id: str, family: str, item: DeliveryItem, outbound, resul
         sent, failed = _OUTCOME[family]
         attributes["channel_type"] = item.channel_type
         events = [_event(new_id(), moment, sent if result.ok else failed, attributes)]
+    if item.also_record is not None:
+        events.append(item.also_record(item, result, attributes["message_id"], moment))
     return {"a": app_id, "arr": moment, "ep": event_endpoint(item), "ctx": endpoint_columns(item.endpoint, None),
             "ev": events}
 
@@ -74,11 +79,26 @@ def _event(event_id: str, moment: int, event_type: str, attributes: dict) -> dic
     return {"id": event_id, "t": moment, "e": {"EventType": event_type, "Attributes": attributes}}
 
 
-def encode(lines: list[dict]) -> Encoded:
-    """The lines as the event store appends them (one `append_encoded` per batch)."""
-    if not lines:
-        return Encoded()
-    return Encoded(b"\n".join(map(orjson.dumps, lines)) + b"\n", sum(len(line["ev"]) for line in lines))
+class EventLines:
+    """A batch's lines as the event store appends them (one `append_encoded` per batch), each
+    encoded as it is added: its dicts are freed at once instead of piling up for the garbage
+    collector to walk until the batch ends."""
+
+    def __init__(self):
+        self.lines: list[bytes] = []
+        self.count = 0  # events
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add(self, line: dict) -> None:
+        self.lines.append(orjson.dumps(line))
+        self.count += len(line["ev"])
+
+    def encoded(self) -> Encoded:
+        if not self.lines:
+            return Encoded()
+        return Encoded(b"\n".join(self.lines) + b"\n", self.count)
 
 
 def event_endpoint(item: DeliveryItem) -> str | None:

@@ -7,6 +7,7 @@ need to record the send (`reason`, `channel_type`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..channels.base import DUPLICATE, OPT_OUT, PERMANENT_FAILURE
@@ -30,7 +31,11 @@ class DeliveryItem:
     recipient's `BodyOverride`, `TitleOverride` and `RawContent` (SendMessages' per-address and
     per-endpoint settings). Items that share one message should share the same
     `message_configuration` and `template_configuration` objects: the content is prepared once
-    per distinct pair.
+    per distinct pair (and items that share `event_attributes` should share that object too).
+    `also_record` is the caller's own event for the message (a campaign run's `_campaign.send`),
+    written in the same line and append as the channel's events: `fn(item, result, message id,
+    epoch µs) -> event` in the event store's line form (`events.rows`); called only for a
+    message handed to a transport.
     """
 
     endpoint: dict
@@ -41,6 +46,7 @@ class DeliveryItem:
     event_attributes: dict = field(default_factory=dict)
     message_id: str | None = None
     overrides: dict | None = None
+    also_record: Callable[["DeliveryItem", "DeliveryResult", str, int], dict] | None = None
 
     @property
     def address(self) -> str | None:

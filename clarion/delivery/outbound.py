@@ -23,14 +23,16 @@ class Undeliverable(Exception):
     """This recipient's message cannot be built: the reason is the result's StatusMessage."""
 
 
-def render(engine: TemplateEngine, content: Content, item: DeliveryItem, now: datetime) -> dict:
-    """The rendered content members for this recipient."""
+def render(engine: TemplateEngine, content: Content, item: DeliveryItem, now: datetime,
+           new_id: Callable[[], str] | None = None) -> dict:
+    """The rendered content members for this recipient. `new_id` makes the ids a template asks
+    for (pass the service's: without one, the engine seeds a generator per message)."""
     doc = with_overrides(content, item.overrides) if item.overrides else content.doc
     substitutions = content.substitutions
     if item.substitutions:
         substitutions = {**substitutions, **item.substitutions} if substitutions else item.substitutions
     try:
-        return engine.render_message(doc, item.endpoint, substitutions, now=now)
+        return engine.render_message(doc, item.endpoint, substitutions, now=now, new_id=new_id)
     except TemplateError as exc:
         raise Undeliverable(exc.message) from None
 

@@ -37,7 +37,7 @@ from ..store import channels as channel_store
 from ..store import endpoints as endpoint_store
 from . import tracking
 from .content import FAMILY, TEMPLATE_MEMBER, Content, prepare
-from .events import encode, event_endpoint, message_events
+from .events import EventLines, event_endpoint, message_events, stringified
 from .items import CAMPAIGN_KEYS, DeliveryItem, DeliveryResult, duplicate, failure, inactive, opted_out
 from .outbound import Undeliverable, build, render
 
@@ -75,6 +75,7 @@ class _Batch:
         self.moment = micros(self.now)
         self.new_id = IdBlock(service.ids.request_id)
         self.plans: dict[tuple, Plan] = {}
+        self.attributes: dict[int, dict] = {}  # id(item.event_attributes) -> stringified (the items keep them alive)
         self._load()
 
     def _load(self) -> None:
@@ -108,8 +109,9 @@ class _Batch:
     def run(self) -> list[DeliveryResult]:
         results: list[DeliveryResult | None] = [None] * len(self.items)
         ready, custom = self._screen_all(results)
-        lines = self._deliver(ready, results)
-        lines += self._deliver_custom(custom, results)
+        lines = EventLines()
+        self._deliver(ready, results, lines)
+        self._deliver_custom(custom, results, lines)
         self._record(lines)
         self._upkeep(results)
         return results
@@ -162,7 +164,7 @@ class _Batch:
             campaign = {k: str(v) for k, v in item.event_attributes.items() if k in CAMPAIGN_KEYS}
             track = tracking.tracker(*self.track, self.app_id, message_id, event_endpoint(item), campaign)
         try:
-            rendered = render(self.service.templates, plan.content, item, self.now)
+            rendered = render(self.service.templates, plan.content, item, self.now, self.service.ids.request_id)
             return message_id, build(plan.content, rendered, item, message_id, self.app_id, plan.channel_doc or {},
                                      track)
         except Undeliverable as exc:
@@ -209,7 +211,7 @@ class _Batch:
 
     # -- transports --------------------------------------------------------------------------------
 
-    def _deliver(self, ready: list[tuple[int, Plan]], results: list) -> list[dict]:
+    def _deliver(self, ready: list[tuple[int, Plan]], results: list, lines: EventLines) -> None:
         """Render and hand over in chunks: a full chunk goes to its transport at once (on the
         transports' loop) while the next one renders."""
         pending: dict[int, list] = {}
@@ -225,14 +227,21 @@ class _Batch:
                 sent.append((chunk, self._submit(plan.transport, chunk)))
                 pending[id(plan.transport)] = []
         sent += [(chunk, self._submit(chunk[0][1].transport, chunk)) for chunk in pending.values() if chunk]
-        lines = []
         for chunk, future in sent:
             for (index, plan, message_id, outbound), outcome in zip(chunk, self._outcomes(future, len(chunk))):
                 item = self.items[index]
                 result = results[index] = _result(item, outcome)
-                lines.append(message_events(self.app_id, plan.content.family, item, outbound, result, message_id,
-                                            self.moment, self.new_id))
-        return lines
+                lines.add(message_events(self.app_id, plan.content.family, item, outbound, result, message_id,
+                                         self.moment, self.new_id, self._attributes(item)))
+
+    def _attributes(self, item: DeliveryItem) -> dict:
+        """The item's event attributes as events carry them, once per distinct dict (a
+        campaign's items share one)."""
+        key = id(item.event_attributes)
+        found = self.attributes.get(key)
+        if found is None:
+            found = self.attributes[key] = stringified(item.event_attributes)
+        return found
 
     def _submit(self, transport: Transport, chunk: list):
         return self.service.channels.submit(transport, [entry[3] for entry in chunk])
@@ -246,7 +255,7 @@ class _Batch:
             return [TransportResult(UNKNOWN_FAILURE, 500, f"Transport error: {type(exc).__name__}")
                     for _ in range(count)]
 
-    def _deliver_custom(self, custom: list[tuple[int, Plan]], results: list) -> list[dict]:
+    def _deliver_custom(self, custom: list[tuple[int, Plan]], results: list, lines: EventLines) -> None:
         """Custom channel: up to 50 endpoints per call (the calls run concurrently), one call's
         result for each of its endpoints."""
         groups: dict[tuple, list[int]] = {}
@@ -258,15 +267,13 @@ class _Batch:
             groups.setdefault((uri, plan.content.settings.get("Data"), id(plan)), []).append(index)
         calls = [self._custom_call(uri, data, indexes[start:start + CUSTOM_BATCH])
                  for (uri, data, _), indexes in groups.items() for start in range(0, len(indexes), CUSTOM_BATCH)]
-        lines: list[dict] = []
         for indexes, message, future in calls:
             outcome = self._outcomes(future, 1)[0]
             for index in indexes:
                 item = self.items[index]
                 result = results[index] = _result(item, outcome)
-                lines.append(message_events(self.app_id, "CUSTOM", item, message, result, message.message_id,
-                                            self.moment, self.new_id))
-        return lines
+                lines.add(message_events(self.app_id, "CUSTOM", item, message, result, message.message_id,
+                                         self.moment, self.new_id, self._attributes(item)))
 
     def _custom_call(self, uri: str, data, indexes: list[int]) -> tuple[list[int], OutboundCustom, object]:
         items = [self.items[i] for i in indexes]
@@ -282,11 +289,11 @@ class _Batch:
 
     # -- after the send ----------------------------------------------------------------------------
 
-    def _record(self, lines: list[dict]) -> None:
+    def _record(self, lines: EventLines) -> None:
         if not lines:
             return
         try:
-            self.service.events.append_encoded(encode(lines))
+            self.service.events.append_encoded(lines.encoded())
         except Exception:  # noqa: BLE001 - the messages are gone already: report them, log the loss
             log.exception("could not record the delivery events of %d messages for app %s", len(lines), self.app_id)
 

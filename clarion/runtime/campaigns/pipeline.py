@@ -8,7 +8,8 @@ every targeted endpoint in `campaign_deliveries` (PENDING, QUIET_TIME or EXPIRED
 anything is sent, so whatever happens next, a restarted run never sends it a second message.
 
 `deliver` (a pool thread) paces the page (MessagesPerSecond), hands it to the Sender in
-batches, records each outcome and writes the `_campaign.send` events.
+batches (which writes each message's `_campaign.send` with its channel events) and records
+each outcome.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from datetime import datetime, timedelta
 
 from ...channels.base import CONNECTION_FAILED
 from ...clock import iso
-from ...delivery.items import NOT_SENT, DeliveryItem
+from ...delivery.items import DeliveryItem
 from ...store import campaign_deliveries as deliveries
 from . import screening, send_events, tally
 from .tally import Tally
 from .treatment import CUSTOM, RunSettings
 
-SEND_BATCH = 100  # items per Sender call
+SEND_BATCH = 500  # items per Sender call: the most a crash can leave sent but unrecorded, per thread
 DAY = timedelta(days=1)
 
 
@@ -62,6 +63,7 @@ class Pipeline:
         self.service, self.settings, self.sender = service, settings, sender
         self.limiter, self.hook, self.trigger_id = limiter, hook, trigger_id
         self.attributes = settings.event_attributes()
+        self._also_record = self._campaign_event  # one bound method for every item
         self.heartbeat = None  # called between hook calls, which can be slow
 
     # -- deciding ----------------------------------------------------------------------------
@@ -164,9 +166,8 @@ class Pipeline:
             else:
                 status = deliveries.PENDING
                 out.targets.append(target)
-            rows.append({"activity_id": s.activity_id, "endpoint_key": target.key, "trigger_id": self.trigger_id,
-                         "app_id": s.app_id, "campaign_id": s.campaign_id, "address": target.address,
-                         "status": status, "created": stamp})
+            rows.append((s.activity_id, target.key, self.trigger_id, s.app_id, s.campaign_id, target.address, status,
+                         stamp))  # deliveries.COLUMNS
         if rows:
             with self.service.store.write() as conn:
                 deliveries.insert(conn, rows)
@@ -176,30 +177,28 @@ class Pipeline:
     # -- sending -----------------------------------------------------------------------------
 
     def deliver(self, prepared: Prepared) -> Delivered:
-        """Send the page; returns once its outcomes and its events are durable."""
+        """Send the page; returns once its outcomes and its events are durable (the Sender
+        writes each message's `_campaign.send` with its channel events)."""
         out = Delivered()
         targets = prepared.targets
         size = self.limiter.batch_size(SEND_BATCH) if self.limiter else SEND_BATCH
-        written = []  # the events' appends, awaited once at the end: the next batch goes meanwhile
         for start in range(0, len(targets), size):
             batch = targets[start:start + size]
             if self.limiter:
                 self.limiter.acquire(len(batch))
-            written.append(self._send(batch, out))
-        for encoded, future in filter(None, written):
-            future.result()
-            self.service.events.notify(encoded)
+            self._send(batch, out)
         return out
 
-    def _send(self, batch: list[Target], out: Delivered):
+    def _send(self, batch: list[Target], out: Delivered) -> None:
         s = self.settings
         items = [DeliveryItem(endpoint=t.endpoint, channel_type=t.channel,
                               message_configuration=s.custom_configuration if t.channel == CUSTOM
                               else s.message_configuration,
                               template_configuration=s.template_configuration, event_attributes=self.attributes,
-                              message_id=message_id(s, t.key, self.trigger_id)) for t in batch]
+                              message_id=message_id(s, t.key, self.trigger_id), also_record=self._also_record)
+                 for t in batch]
         results = self.sender.send(s.app_id, items)
-        statuses, events = {}, []
+        statuses = {}
         for target, result in zip(batch, results):
             statuses[target.key] = result.status
             out.tally.attempt(result.status)
@@ -207,26 +206,20 @@ class Pipeline:
                 out.unreachable.append(target.key)
             else:
                 out.reached = True
-            if result.reason != NOT_SENT:
-                events.append((target, "SUCCESS" if result.ok else result.status, result.message_id))
         with self.service.store.write() as conn:
             deliveries.set_statuses(conn, s.activity_id, self.trigger_id, statuses)
-        return self._submit_events(events, self.service.clock.now())
 
-    def _submit_events(self, sends: list[tuple[Target, str, str | None]], now: datetime):
-        """(the `_campaign.send` lines, the future of their append), or None."""
-        if not sends:
-            return None
-        rows = [(t.key, t.endpoint, t.channel, status, sent_id or message_id(self.settings, t.key, self.trigger_id))
-                for t, status, sent_id in sends]
-        encoded = send_events.encode(self.settings.app_id, self.attributes, rows, now)
-        return encoded, self.service.events.submit(encoded)
+    def _campaign_event(self, item: DeliveryItem, result, sent_id: str, moment: int) -> dict:
+        """`_campaign.send` for a message handed to its channel (the items' `also_record`)."""
+        status = "SUCCESS" if result.ok else result.status
+        return send_events.event(self.attributes, item.channel_type, status, sent_id,
+                                 screening.endpoint_key(item.endpoint), moment)
 
     def _write_events(self, sends: list[tuple[Target, str, str | None]], now: datetime) -> None:
-        submitted = self._submit_events(sends, now)
-        if submitted:
-            submitted[1].result()
-            self.service.events.notify(submitted[0])
+        """`_campaign.send` lines of their own (EXPIRED endpoints)."""
+        rows = [(t.key, t.endpoint, t.channel, status, sent_id or message_id(self.settings, t.key, self.trigger_id))
+                for t, status, sent_id in sends]
+        self.service.events.append_encoded(send_events.encode(self.settings.app_id, self.attributes, rows, now))
 
 
 def _unreachable(result) -> bool:

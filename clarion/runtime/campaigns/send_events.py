@@ -6,9 +6,11 @@ MaximumDuration ran out), `delivery_type` (the endpoint's channel type, CUSTOM f
 channel) and `message_id`. The channel's own events (`_email.send`, `_SMS.SUCCESS`, ...) are
 written by the Sender with the same campaign attributes.
 
-The lines are built here in the event store's line format (`events.rows`), one per endpoint,
-with the message id as the event id: a run writes a page's events in one append and spends a
-few microseconds per event, not a generic row conversion and a random id each.
+The events are built here in the event store's line format (`events.rows`) with the message id
+as the event id. An attempted message's event goes into the Sender's line for it (`event`,
+given as the item's `also_record`): one line, one endpoint context and one append per message
+for the channel's events and the campaign's. An expired endpoint's event is a line of its own
+(`encode`).
 """
 
 from __future__ import annotations
@@ -21,17 +23,25 @@ from ...events.context import context as endpoint_columns
 from ...events.rows import Encoded, micros
 
 
+def event(base_attributes: dict, channel: str, status: str, message_id: str | None, fallback_id: str,
+          moment: int) -> dict:
+    """The `_campaign.send` event of one endpoint (`fallback_id`, its key, names the event when
+    there is no message id)."""
+    attributes = {**base_attributes, "campaign_send_status": status, "delivery_type": channel}
+    if message_id:
+        attributes["message_id"] = message_id
+    return {"id": f"{message_id or fallback_id}-campaign-send", "t": moment, "ss": None, "sp": None,
+            "e": {"EventType": "_campaign.send", "Attributes": attributes}}
+
+
 def encode(app_id: str, base_attributes: dict, sends: list[tuple], now: datetime) -> Encoded:
-    """sends: (endpoint key, endpoint document, channel, status, message id)."""
+    """Lines of their own, one per endpoint. sends: (endpoint key, endpoint document, channel,
+    status, message id)."""
     moment = micros(now)
     lines = []
     for key, endpoint, channel, status, message_id in sends:
-        attributes = {**base_attributes, "campaign_send_status": status, "delivery_type": channel}
-        if message_id:
-            attributes["message_id"] = message_id
-        event = {"id": f"{message_id or key}-campaign-send", "t": moment, "ss": None, "sp": None,
-                 "e": {"EventType": "_campaign.send", "Attributes": attributes}}
-        lines.append(orjson.dumps({"a": app_id, "arr": moment, "ep": key, "ctx": endpoint_columns(endpoint, None),
-                                   "ev": [event]}))
+        line = {"a": app_id, "arr": moment, "ep": key, "ctx": endpoint_columns(endpoint, None),
+                "ev": [event(base_attributes, channel, status, message_id, key, moment)]}
+        lines.append(orjson.dumps(line))
     lines.append(b"")
     return Encoded(b"\n".join(lines), len(sends))
