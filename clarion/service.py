@@ -174,7 +174,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: Ids | None = N
         extensions=extensions,
     )
     service.queue = Queue(store, service.clock, service.ids)
-    service.events = open_event_store(settings.events_store_url, service.clock, settings.events_retention_days)
+    service.events = open_event_store(settings.events_store_url, service.clock, settings.events_retention_days,
+                                      settings.events_memory_limit)
     service.activity = ActivityTracker(store)
     service.channels = Channels(settings, store, service.clock, push=settings.push_transport,
                                 webhook_secret=settings.webhook_secret)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -43,6 +44,7 @@ log = logging.getLogger("clarion.events")
 LOAD_SECONDS = 0.5  # a journaled event reaches DuckDB within about this long, or at the next read
 LOAD_EVENTS = 50_000  # or as soon as the open segment holds this many
 PURGE_INTERVAL_SECONDS = 3600.0
+MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
 CHECKPOINT_THRESHOLD = "128MB"  # DuckDB's default is 16MB
 
 _TYPES = dict(schema.COLUMNS)
@@ -81,9 +83,12 @@ _LOADED_DDL = "CREATE TABLE IF NOT EXISTS journal_loaded (segment BIGINT NOT NUL
 
 
 class DuckDBEventStore(EventStore):
-    def __init__(self, path: str, clock: Clock, retention_days: int):
+    def __init__(self, path: str, clock: Clock, retention_days: int, memory_limit: str | None = None):
         super().__init__(clock, retention_days)
         self.path = path
+        if memory_limit and not MEMORY_SIZE.fullmatch(memory_limit):  # refuse at start-up, not at first use
+            raise ValueError(f"CLARION_EVENTS_MEMORY_LIMIT={memory_limit!r} is not a size such as 128MB or 2GB")
+        self.memory_limit = memory_limit
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stop = threading.Event()
@@ -100,6 +105,7 @@ class DuckDBEventStore(EventStore):
                 # A larger WAL before each checkpoint fills row groups before they are compressed
                 # and written: about a quarter less CPU per event loaded, and a smaller file.
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+                self._limit_memory()
                 schema.create(self._con)
                 self._con.execute(_LOADED_DDL)
                 self._journal = Journal(self._journal_directory())
@@ -110,6 +116,18 @@ class DuckDBEventStore(EventStore):
                 self._ticker = threading.Thread(target=self._tick, name="clarion-events-ticker", daemon=True)
                 self._ticker.start()
             return self._con
+
+    def _limit_memory(self) -> None:
+        """DuckDB's buffer pool may grow to 80% of RAM by default, and keeps what it loaded: on a
+        server that shares the machine, the process would grow with every event stored. With a
+        limit, it evicts (persisted blocks) and spills (big queries) to disk instead."""
+        if not self.memory_limit or self.path == ":memory:":  # in memory, nothing can be evicted
+            return
+        try:
+            self._con.execute("SET memory_limit = ?", [self.memory_limit])
+        except duckdb.Error as error:
+            raise RuntimeError(f"CLARION_EVENTS_MEMORY_LIMIT={self.memory_limit!r} is not a size DuckDB "
+                               f"accepts (e.g. 128MB, 1GB): {error}") from error
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.path != ":memory:":

@@ -93,10 +93,11 @@ class EventStore(abc.ABC):
         """Flush pending writes and release the store."""
 
 
-def open_event_store(url: str, clock: Clock, retention_days: int) -> EventStore:
+def open_event_store(url: str, clock: Clock, retention_days: int, memory_limit: str | None = None) -> EventStore:
     if url.startswith("duckdb://"):
         from .duckdb_store import DuckDBEventStore
 
         path = url[len("duckdb://"):]
-        return DuckDBEventStore(":memory:" if path.lstrip("/") == ":memory:" else path, clock, retention_days)
+        return DuckDBEventStore(":memory:" if path.lstrip("/") == ":memory:" else path, clock, retention_days,
+                                memory_limit)
     raise ValueError(f"unsupported event store URL {url!r}: use duckdb:///<path>")

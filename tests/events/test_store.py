@@ -129,3 +129,22 @@ def test_delete_app_removes_only_that_apps_events_and_names(store):
     store.delete_app("a")
     assert ids(store, "a") == [] and ids(store, "b") == ["b1"]
     assert store.names("a")["event_type"] == set() and store.names("b")["event_type"] == {"y"}
+
+
+def test_the_event_store_memory_limit_is_applied_and_a_bad_one_refused(tmp_path):
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from clarion.clock import FixedClock
+    from clarion.events.duckdb_store import DuckDBEventStore
+
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    store = DuckDBEventStore(str(tmp_path / "events.duckdb"), clock, 90, "96MB")
+    try:
+        with store.read() as con:
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "91.5 MiB"
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="CLARION_EVENTS_MEMORY_LIMIT"):
+        DuckDBEventStore(str(tmp_path / "other.duckdb"), clock, 90, "lots")
