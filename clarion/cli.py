@@ -67,6 +67,10 @@ def serve(host, port, data_dir):
         f"  print(pinpoint.create_app(CreateApplicationRequest={{'Name': 'my-app'}}))",
         highlight=False, markup=False, soft_wrap=True)
     # Everything built so far lives as long as the process: keep it out of every collection.
+    # The template grammar (tens of thousands of objects) is built now so that it is frozen too.
+    from .domain.template_compiler import parse
+
+    parse("{{warm}}")
     gc.collect()
     gc.freeze()
     config = server_config(service.asgi(), host=settings.host, port=settings.port,
