@@ -2,8 +2,12 @@
 generated events, against the same answer computed with pandas in the same run. (A library of
 bench/events.py, hence the underscore: `make bench` runs it once, through events.py.)
 
-    .venv/bin/python bench/_analytics.py [--events 10000000] [--repeat 3]
-    .venv/bin/python bench/events.py --parts analytics      (the same, from the events benchmark)
+    .venv/bin/python bench/_analytics.py [--events 10000000] [--repeat 3] [--store PATH]
+    .venv/bin/python bench/events.py --parts analytics [--analytics-store PATH]   (the same)
+
+`--store PATH` keeps the generated DuckDB file at PATH and reuses it on the next run (generation
+is seeded, so the same --events gives the same file; PATH.json records what it holds): only the
+generation is skipped, every query is timed the same way.
 
 `clarion.events.generate` writes a 60-day history of about --events events (users with several
 devices, sessions, a shop funnel, purchases, custom events) into a DuckDB file, columnar, in
@@ -19,6 +23,7 @@ with whatever else runs, CPU time much less (DuckDB uses both cores: wall ~ CPU 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -296,12 +301,34 @@ OURS_ONLY = [
 ]
 
 
-def run(events: int, repeat: int, workdir: Path) -> list[str]:
-    """Generate, time every query and its pandas twin; return the report lines."""
-    path = workdir / "analytics.duckdb"
-    count, generated = build(path, events)
-    lines = [f"{count:,} events over {DAYS} days generated into DuckDB in {generated:.1f} s "
-             f"({count / generated:,.0f} events/s); queries cover {FROM} .. {TO}, best of {repeat}", ""]
+def reuse_or_build(path: Path, events: int) -> tuple[int, float, bool]:
+    """(events, generation seconds, reused): a file built earlier for the same --events is kept."""
+    meta = Path(str(path) + ".json")
+    wanted = {"events": events, "users": users_for(events), "days": DAYS, "start": START.isoformat(), "seed": 1}
+    if path.exists() and meta.exists():
+        recorded = json.loads(meta.read_text())
+        if {k: recorded.get(k) for k in wanted} == wanted:
+            return recorded["count"], recorded["seconds"], True
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+    count, seconds = build(path, events)
+    meta.write_text(json.dumps({**wanted, "count": count, "seconds": seconds}))
+    return count, seconds, False
+
+
+def run(events: int, repeat: int, workdir: Path, store: Path | None = None) -> list[str]:
+    """Generate (or reuse `store`), time every query and its pandas twin; return the report lines."""
+    if store is None:
+        path = workdir / "analytics.duckdb"
+        count, generated = build(path, events)
+        reused = False
+    else:
+        path = store
+        count, generated, reused = reuse_or_build(path, events)
+    how = f"reused from {path} (generated earlier" if reused else "generated into DuckDB"
+    lines = [f"{count:,} events over {DAYS} days {how} in {generated:.1f} s "
+             f"({count / generated:,.0f} events/s){')' if reused else ''}; queries cover {FROM} .. {TO}, "
+             f"best of {repeat}", ""]
     con = duckdb.connect(str(path), read_only=True)
     timings = []
     try:
@@ -340,10 +367,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events to generate (default 10,000,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per query, the best counts (default 3)")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="keep the generated DuckDB file here and reuse it on later runs")
     args = parser.parse_args()
     print(f"bench/_analytics.py: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="clarion-bench-analytics-") as tmp:
-        print("\n".join(run(args.events, args.repeat, Path(tmp))))
+        print("\n".join(run(args.events, args.repeat, Path(tmp), args.store)))
     print(f"(after: load average {os.getloadavg()[0]:.2f})")
 
 

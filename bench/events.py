@@ -12,8 +12,8 @@ both, the ratio, and the server's CPU per event. Targets: >= 50,000 events/s end
 2-core machine, and >= 0.5 of the floor. Both sides share the machine with the client
 processes (and with anything else running: the first line says how busy it was).
 
-(b) `bench_analytics`: each analytics query over 10 million events against pandas (filled in by
-the analytics work; see the marked stub below).
+(b) `bench_analytics`: each analytics query over 10 million events against pandas (see
+bench/_analytics.py; `--analytics-store PATH` keeps the generated events for the next run).
 """
 
 from __future__ import annotations
@@ -164,12 +164,12 @@ def verdict(ok: bool) -> str:
 
 # >>> bench_analytics: part (b), owned by the analytics work. Replace this stub; keep the name and
 # the signature (load, workdir) -> report lines, or None when not implemented.
-def bench_analytics(load: Load, workdir: Path) -> list[str] | None:
+def bench_analytics(load: Load, workdir: Path, store: Path | None = None) -> list[str] | None:
     """Part (b): each analytics query over 10 million generated events against pandas; the
     work is in bench/_analytics.py (which also runs on its own, with --events and --repeat)."""
     from _analytics import run  # bench/_analytics.py (this directory is on sys.path)
 
-    return run(10_000_000, 3, workdir)
+    return run(10_000_000, 3, workdir, store)
 # <<< bench_analytics
 
 
@@ -179,6 +179,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_load_options(parser)
     parser.add_argument("--parts", default="ingest,analytics", help="which parts to run (default: both)")
+    parser.add_argument("--analytics-store", type=Path, default=None,
+                        help="keep part (b)'s generated 10M-event DuckDB file here and reuse it on later runs")
     return parser.parse_args()
 
 
@@ -197,7 +199,7 @@ def main() -> None:
             print("\n(a) PutEvents ingestion\n")
             print("\n".join(bench_ingest(load, workdir)), flush=True)
         if "analytics" in parts:
-            report = bench_analytics(load, workdir)
+            report = bench_analytics(load, workdir, args.analytics_store)
             print("\n(b) analytics queries\n")
             print("\n".join(report) if report else "not implemented yet")
     print(f"\n(after: {machine_line()})")

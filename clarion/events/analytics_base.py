@@ -46,20 +46,12 @@ def reading(source) -> Iterator:
     if isinstance(source, duckdb.DuckDBPyConnection):
         cur = source.cursor()
         try:
-            yield _prepared(cur)
+            yield cur
         finally:
             cur.close()
     else:
         with source.read() as cur:
-            yield _prepared(cur)
-
-
-def _prepared(cur):
-    # DuckDB turns an ASOF join whose left side it *estimates* small into a nested loop; its
-    # estimates after a few CTEs are often tiny, and a funnel over millions of rows then takes
-    # minutes. (The setting is per database; no query of Clarion's wants the nested loop.)
-    cur.execute("SET asof_loop_join_threshold = 0")
-    return cur
+            yield cur
 
 
 def query(source, sql: str, params: list | dict | None = None) -> list[dict]:

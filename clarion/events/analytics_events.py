@@ -42,11 +42,13 @@ def events(source, app_id: str, start: date, end: date, *, event_type: str | Non
         where += " AND event_type = $type"
         params["type"] = event_type
     where += attribute_filter(attributes, params)
-    counted = query(source, _counts_sql(scope, where, daily=event_type is not None), params)
-    measured = {}
-    if metric is not None:
+    daily = event_type is not None
+    if metric is None:
+        counted, measured = query(source, _counts_sql(scope, where, daily), params), {}
+    else:
         params["metric"] = metric
-        measured = {(r["event_type"], r["day"]): r for r in query(source, _metric_sql(scope, where), params)}
+        counted = query(source, _measured_sql(scope, where, daily), params)
+        measured = {(r["event_type"], r["day"]): r for r in counted if r["measured"]}
     sessions = _sessions_per_day(source, scope, app_id)
     types, days = [], []
     for r in counted:
@@ -59,26 +61,40 @@ def events(source, app_id: str, start: date, end: date, *, event_type: str | Non
 
 def _counts_sql(scope: Scope, where: str, daily: bool) -> str:
     day = scope.day() if daily else "NULL::DATE"
-    # Events per (type, day, actor) first: then uniques are a plain count of those rows' actors.
-    per = (f"SELECT event_type, {day} AS day, {scope.actor()} AS actor, count(*) AS n "
-           f"FROM events WHERE {where} GROUP BY ALL")
-    grouping = "GROUPING SETS ((event_type, day), (event_type))" if daily else "event_type, day"
-    return f"""SELECT event_type, {'day' if daily else 'NULL AS day'}, sum(n) AS count,
-                      count(DISTINCT actor) AS uniques
-               FROM ({per}) GROUP BY {grouping}"""
+    rows = f"SELECT event_type, {day} AS day, {scope.actor()} AS actor FROM events WHERE {where}"
+    return f"WITH base AS ({rows}) {_counted(daily)}"
 
 
-def _metric_sql(scope: Scope, where: str) -> str:
+def _counted(daily: bool) -> str:
+    """SQL of (event_type, day, count, uniques) over a CTE `base` of (event_type, day, actor):
+    per day and over the range when `daily`, else over the range (day NULL)."""
+    # Events per (type, day, actor) first: then uniques count those rows' actors (each row is a
+    # distinct actor of its type over the range, unless days split it).
+    if daily:
+        uniques, grouping = "count(DISTINCT actor)", "GROUPING SETS ((event_type, day), (event_type))"
+    else:
+        uniques, grouping = "count(*)", "event_type, day"
+    return f"""SELECT event_type, {'day' if daily else 'NULL AS day'}, sum(n) AS count, {uniques} AS uniques
+               FROM (SELECT event_type, day, actor, count(*) AS n FROM base GROUP BY ALL) GROUP BY {grouping}"""
+
+
+def _measured_sql(scope: Scope, where: str, daily: bool) -> str:
+    """The counts and the metric's figures from one scan of the events: a session is the
+    endpoint's session id, or the event itself (its row) when it has none."""
+    day = scope.day() if daily else "NULL::DATE"
+    session = "hash(endpoint_id) AS ep, session_id, CASE WHEN session_id IS NULL THEN rowid END AS own"
+    sets = ("GROUPING SETS ((event_type, day, ep, session_id, own), (event_type, ep, session_id, own))" if daily
+            else "event_type, day, ep, session_id, own")
     return f"""
-        WITH per_session AS (
-            SELECT event_type, day, sum(m) AS s, count(*) AS c, min(m) AS lo, max(m) AS hi FROM (
-                SELECT event_type, {scope.day()} AS day, endpoint_id, coalesce(session_id, event_id) AS sid,
-                       metrics[$metric] AS m
-                FROM events WHERE {where} AND metrics[$metric] IS NOT NULL)
-            GROUP BY GROUPING SETS ((event_type, day, endpoint_id, sid), (event_type, endpoint_id, sid)))
-        SELECT event_type, day, sum(s) AS sum, sum(c) AS measured, min(lo) AS min, max(hi) AS max,
-               avg(s / c) AS session_mean
-        FROM per_session GROUP BY event_type, day"""
+        WITH base AS MATERIALIZED (SELECT event_type, {day} AS day, {scope.actor()} AS actor, {session},
+                                          metrics[$metric] AS m FROM events WHERE {where}),
+        counts AS ({_counted(daily)}),
+        per_session AS (SELECT event_type, day, sum(m) AS s, count(*) AS c, min(m) AS lo, max(m) AS hi
+                        FROM base WHERE m IS NOT NULL GROUP BY {sets}),
+        measured AS (SELECT event_type, day, sum(s) AS sum, sum(c) AS measured, min(lo) AS min, max(hi) AS max,
+                            avg(s / c) AS session_mean FROM per_session GROUP BY event_type, day)
+        SELECT c.*, m.sum, m.measured, m.min, m.max, m.session_mean FROM counts c
+        LEFT JOIN measured m ON m.event_type = c.event_type AND m.day IS NOT DISTINCT FROM c.day"""
 
 
 def _sessions_per_day(source, scope: Scope, app_id: str) -> dict:

@@ -13,14 +13,19 @@ Definitions:
   the number of actors whose depth is at least k. `rate` = count / count of step 1; `step_rate`
   = count / count of the previous step.
 - With a `breakdown`, each actor counts once, under the value read on the entry event of its
-  deepest chain (the latest entry when several reach the same depth): an endpoint dimension, an
-  event attribute `attribute:KEY`, or a custom endpoint attribute `endpoint_attribute:KEY` (an
-  actor counts under each value of the list). So the values' counts add up to the total (except
-  for list attributes).
+  deepest chain (the latest entry when several reach the same depth; the first by event id when
+  several entries share that time): an endpoint dimension, an event attribute `attribute:KEY`,
+  or a custom endpoint attribute `endpoint_attribute:KEY` (an actor counts under each value of
+  the list). So the values' counts add up to the total (except for list attributes).
 
 In SQL: greedy matching (the first next-step event after the previous one) gives the deepest
-chain from a given entry, found with one ASOF join per step. Of two entries that lead to the
-same step-2 event the later one is always at least as deep, so only it is kept (`_first_step`).
+chain from a given entry. The chains of an actor advance together, one step at a time: each step
+is one pass, in time order, over the chain heads and that step's events (`_advance`); a head
+whose next row is the step's event moves on to it, one whose next row is another head is left
+behind (the later head has the same events ahead and a later window: it goes at least as deep,
+from a later entry), so every step's event carries at most one chain and a pass costs one sort
+of the rows it reads, with no join and no grouping. Times are integer microseconds from the
+range's start.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .analytics_users import DIMENSIONS, ENDPOINT_ATTRIBUTE
 
 EVENT_ATTRIBUTE = "attribute:"
 MAX_STEPS = 20
+DEPTH_SHIFT = 57  # an actor's best chain as one integer: depth << 57 | t0 (t0 < 2^57 µs, 4,500 years)
 
 
 def normalize_steps(steps: list) -> list[dict]:
@@ -98,76 +104,87 @@ def funnel(source, app_id: str, start: date, end: date, steps: list, *, window: 
 def _sql(scope: Scope, steps: list[dict], window: timedelta, breakdown: str | None, params: dict) -> str:
     lo, hi = scope.bounds()
     w = int(window / timedelta(microseconds=1))
-    bits = []
-    for i, step in enumerate(steps):
-        params[f"t{i}"] = step["event_type"]
-        in_range = f" AND event_time < {ts(hi)}" if i == 0 else ""  # entries fall in the range
-        bits.append(f"CASE WHEN event_type = $t{i}{attribute_filter(step['attributes'], params, f's{i}')}{in_range} "
-                    f"THEN {1 << i} ELSE 0 END")
-    value_sql, is_list = _breakdown_sql(breakdown, params)
-    actor = scope.actor()  # a 64-bit hash: joins and sorts on integers cost half what strings do
+    types = list(dict.fromkeys(step["event_type"] for step in steps))
+    params.update({f"y{j}": event_type for j, event_type in enumerate(types)})
+    # actor: a 64-bit hash (sorts on integers cost half what strings do); t: microseconds from lo;
+    # m: the steps the event matches, bit i for step i.
     ctes = [f"""ev AS MATERIALIZED (SELECT * FROM (
-            SELECT {actor} AS actor, event_time AS t, {' + '.join(bits)} AS m,
-                   {'rowid' if breakdown else 'NULL::BIGINT'} AS entry
+            SELECT {scope.actor()} AS actor, epoch_us(event_time) - epoch_us({ts(lo)}) AS t,
+                   {_step_bits(steps, types, hi, params)} AS m, {'rowid' if breakdown else 'NULL::BIGINT'} AS entry
             FROM events WHERE app_id = $app AND event_time >= {ts(lo)}
             AND event_time < {ts(hi)} + to_microseconds({w})
-            AND event_type IN ({', '.join(f'$t{i}' for i in range(len(steps)))})) WHERE m > 0)""",
-            _first_step(steps), *_later_steps(steps, w)]
+            AND event_type IN ({', '.join(f'$y{j}' for j in range(len(types)))})) WHERE m > 0)"""]
+    for k in range(1, len(steps)):
+        ctes += _advance(k, steps[k]["event_type"] == steps[k - 1]["event_type"], w)
     last = len(steps) - 1
-    finished = [f"SELECT actor, entry, t0, depth FROM j{k} WHERE NOT alive" for k in range(1, last + 1)]
-    finished = " UNION ALL ".join(finished + [f"SELECT actor, entry, t0, {len(steps)} FROM a{last}"])
-    # An actor's deepest chain, the latest entry among equally deep ones, gives its breakdown value.
-    ctes.append(f"""best AS (SELECT actor, max(depth) AS depth,
-                           arg_max_null(entry, {{'depth': depth, 't0': t0}}) AS entry
-                    FROM ({finished}) GROUP BY actor)""")
-    # The breakdown value is read last, on the ~one entry event per actor that won (by row id).
-    value = f"unnest(CASE WHEN len({value_sql}) > 0 THEN {value_sql} ELSE [NULL] END)" if is_list else value_sql
-    labelled = (f"SELECT best.depth, {value} AS bd FROM best LEFT JOIN events ON events.rowid = best.entry"
-                if breakdown else "SELECT depth, NULL AS bd FROM best")
+    # Per actor its deepest chain, and of those the latest entry (see DEPTH_SHIFT).
+    reached = [f"SELECT actor, {k} AS depth, t0 FROM n{k} WHERE NOT alive" for k in range(1, last + 1)]
+    reached.append(f"SELECT actor, {len(steps)}, t0 FROM h{last}")
+    ctes.append(f"""best AS MATERIALIZED (SELECT actor, max((depth::BIGINT << {DEPTH_SHIFT}) + t0) AS score
+                    FROM ({' UNION ALL '.join(reached)}) GROUP BY actor)""")
+    overall = (f"SELECT NULL AS bd, score >> {DEPTH_SHIFT} AS depth, count(*) AS actors, true AS overall "
+               "FROM best GROUP BY 2")
+    if breakdown is None:
+        return f"WITH {', '.join(ctes)} {overall}"
+    ctes.append(_labelled(breakdown, params))
     return f"""WITH {', '.join(ctes)}
-        SELECT bd, depth, count(*) AS actors, false AS overall FROM ({labelled}) GROUP BY bd, depth
-        UNION ALL SELECT NULL, depth, count(*), true FROM best GROUP BY depth"""
+        SELECT bd, depth, count(*) AS actors, false AS overall FROM labelled GROUP BY bd, depth
+        UNION ALL {overall}"""
 
 
-def _later_steps(steps: list[dict], w: int) -> list[str]:
-    """CTEs j1..jK-1 (chains with their next step t_k, `alive` when it is within the window) and
-    a1..aK-1 (the alive ones). A chain that misses step k+1 is finished with depth k. Alive chains
-    that reached the same event keep only the latest entry: the same events lie ahead of them and
-    its window ends last, so the others can neither go deeper nor win the breakdown."""
-    within = f"t_k IS NOT NULL AND t_k <= t0 + to_microseconds({w})"
-    ctes = [f"j1 AS MATERIALIZED (SELECT actor, entry, t0, t1 AS t_k, {within} AS alive, 1 AS depth FROM p1)",
-            "a1 AS (SELECT actor, entry, t0, t_k FROM j1 WHERE alive)"]
-    for k in range(2, len(steps)):
-        op = "<" if steps[k]["event_type"] == steps[k - 1]["event_type"] else "<="
-        ctes.append(f"""j{k} AS MATERIALIZED (SELECT *, {within} AS alive, {k} AS depth FROM (
-                            SELECT p.actor, p.entry, p.t0, s.t AS t_k FROM a{k - 1} p ASOF LEFT JOIN
-                            (SELECT actor, t FROM ev WHERE m & {1 << k} > 0) s
-                            ON p.actor = s.actor AND p.t_k {op} s.t))""")
-        ctes.append(f"""a{k} AS (SELECT actor, arg_max_null(entry, t0) AS entry, max(t0) AS t0, t_k
-                       FROM j{k} WHERE alive GROUP BY actor, t_k)""")
-    return ctes
+def _step_bits(steps: list[dict], types: list[str], hi, params: dict) -> str:
+    """SQL of m: one CASE on the event type, then the attribute filters of that type's steps."""
+    cases = []
+    for j, event_type in enumerate(types):
+        bits = []
+        for i, step in enumerate(steps):
+            if step["event_type"] != event_type:
+                continue
+            conditions = attribute_filter(step["attributes"], params, f"s{i}")
+            if i == 0:
+                conditions += f" AND event_time < {ts(hi)}"  # entries fall in the range
+            bits.append(f"CASE WHEN {conditions[len(' AND '):]} THEN {1 << i} ELSE 0 END" if conditions
+                        else str(1 << i))
+        cases.append(f"WHEN $y{j} THEN {' + '.join(bits)}")
+    return f"CASE event_type {' '.join(cases)} ELSE 0 END"
 
 
-def _first_step(steps: list[dict]) -> str:
-    """CTE p1: entries (t0) with the first step-2 event after them (t1), keeping of the entries
-    that lead to the same step-2 event only the latest (it is at least as deep as the others).
+def _advance(k: int, strict: bool, w: int) -> list[str]:
+    """CTEs n{k} (the chains that reached step k, each with its next row among the heads and the
+    step k+1 events, `alive` when that is a step event within the window) and h{k} (the chains
+    that reached step k+1, at its event's time tk).
 
-    With different event types, that is one pass in time order over the rows of steps 1 and 2:
-    an entry is kept when the next row is a step-2 row (its t1) or there is none; equal times
-    sort step-1 rows first, so a step 2 at the very time of the entry counts. With the same type
-    an event cannot fill both steps, so an ASOF join finds the next, strictly later, one."""
-    if steps[0]["event_type"] != steps[1]["event_type"]:
-        # One sort key per row, time then 1 (step 1) or 2 (step 2), and one lead: half the work of
-        # ordering by two columns and leading two.
-        return """p1 AS (SELECT actor, entry, make_timestamp(k // 4) AS t0,
-                            CASE WHEN next_k % 4 = 2 THEN make_timestamp(next_k // 4) END AS t1 FROM (
-                     SELECT actor, entry, k, lead(k) OVER (PARTITION BY actor ORDER BY k) AS next_k
-                     FROM (SELECT actor, entry, epoch_us(t) * 4 + (m & 3) AS k FROM ev WHERE m & 3 > 0))
-                  WHERE k % 4 = 1 AND (next_k IS NULL OR next_k % 4 = 2))"""
-    return """p1 AS (SELECT actor, arg_max_null(entry, t0) AS entry, max(t0) AS t0, t1 FROM (
-                 SELECT p.actor, p.entry, p.t AS t0, s.t AS t1 FROM (SELECT actor, entry, t FROM ev WHERE m & 1 > 0) p
-                 ASOF LEFT JOIN (SELECT actor, t FROM ev WHERE m & 2 > 0) s ON p.actor = s.actor AND p.t < s.t)
-              GROUP BY actor, t1)"""
+    One sort key per row: time * 4 + a tag ordering equal times. A step event at the very time of
+    the head counts (tag 2 after the head's 1), except when both steps have the same event type
+    (tag 1 before the head's 2): then one event never fills both steps."""
+    head, step = (2, 1) if strict else (1, 2)
+    # The entries (k = 1) are their own t0: not carrying it through the sort saves a tenth of it.
+    if k == 1:
+        rows, t0 = f"SELECT actor, t * 4 + {head} AS key FROM ev WHERE m & 1 > 0 UNION ALL SELECT actor", "key // 4"
+    else:
+        rows, t0 = f"SELECT actor, t0, tk * 4 + {head} AS key FROM h{k - 1} UNION ALL SELECT actor, NULL", "t0"
+    return [f"""n{k} AS MATERIALIZED (SELECT actor, t0, nxt // 4 <= t0 + {w} AND nxt IS NOT NULL AS alive,
+                       nxt // 4 AS tk FROM (
+                    SELECT actor, {t0} AS t0, key, lead(key) OVER (PARTITION BY actor ORDER BY key) AS nxt FROM (
+                        {rows}, t * 4 + {step} FROM ev WHERE m & {1 << k} > 0))
+                 WHERE key % 4 = {head} AND (nxt IS NULL OR nxt % 4 = {step}))""",
+            f"h{k} AS (SELECT actor, t0, tk FROM n{k} WHERE alive)"]
+
+
+def _labelled(breakdown: str, params: dict) -> str:
+    """CTE labelled (depth, bd): each actor's breakdown value, read on the entry of its best chain.
+    Of several entry events at that very time, the first by event id (the order of the oracle's
+    history) gives it."""
+    value_sql, is_list = _breakdown_sql(breakdown, params)
+    pick = f"""SELECT best.actor, any_value(best.score >> {DEPTH_SHIFT}) AS depth,
+                      arg_min_null({value_sql}, events.event_id) AS bd
+               FROM best JOIN ev ON ev.actor = best.actor AND ev.t = best.score & {(1 << DEPTH_SHIFT) - 1}
+               AND ev.m & 1 > 0
+               JOIN events ON events.rowid = ev.entry GROUP BY best.actor"""
+    if is_list:
+        return f"""labelled AS (SELECT depth, unnest(CASE WHEN len(bd) > 0 THEN bd ELSE [NULL] END) AS bd
+                   FROM ({pick}))"""
+    return f"labelled AS ({pick})"
 
 
 def _entered(found: list[dict], value) -> int:

@@ -103,6 +103,22 @@ def test_one_event_type_per_day(data, by_user, tz, event_type, attributes, metri
             assert "metric" not in row
 
 
+@pytest.mark.parametrize("by_user, tz", WHO_AND_WHEN)
+def test_a_metric_over_every_event_type(data, by_user, tz):
+    con, events = data
+    got = analytics.events(con, APP, FROM, TO, metric="position", by_user=by_user, tz=tz)
+    expected = oracle.event_figures(events, FROM, TO, metric="position", by_user=by_user, tz=tz)
+    assert got["days"] == []
+    assert {t["event_type"] for t in got["types"]} == {k[0] for k in expected if k[1] is None}
+    for t in got["types"]:
+        want = expected[(t["event_type"], None)]
+        assert (t["count"], t["uniques"], t["metric"]["events"]) == \
+            (want["count"], want["uniques"], want["metric"]["events"])
+        for key in ("sum", "min", "max", "mean", "session_mean"):
+            assert t["metric"][key] == _approx(want["metric"][key]), (t["event_type"], key)
+    assert any(t["metric"]["events"] for t in got["types"]) and not all(t["metric"]["events"] for t in got["types"])
+
+
 def test_the_per_session_mean_weighs_sessions_equally(data):
     con, events = data
     # Sessions hold one to three item views: per event and per session the means differ.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import random
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pytest
 
 from clarion.events import analytics, schema
+from clarion.events.generate import read_events
 
 from . import analytics_oracle as oracle
 from .analytics_data import APP, START, history, insert
@@ -129,3 +131,43 @@ def test_malformed_funnels_are_refused(data):
         analytics.funnel(con, APP, FROM, TO, SHOP, window=timedelta(0))
     with pytest.raises(ValueError, match="breakdown"):
         analytics.funnel(con, APP, FROM, TO, SHOP, breakdown="shoe_size")
+
+
+def _crowded_history(seed: int) -> list[dict]:
+    """A few devices (some sharing a user) whose events fall on a handful of instants: many equal
+    timestamps, same-type steps and entries at the very same time, where a chain's order matters."""
+    rnd = random.Random(seed)
+    t = datetime(2024, 3, 5, 12, 0)
+    instants = [t + timedelta(minutes=rnd.choice([0, 1, 2, 5, 30, 90, 600])) for _ in range(6)]
+    devices = [(f"d{i}", rnd.choice([None, "u1", "u2"]), rnd.choice(["iOS", "Android", "Web"])) for i in range(6)]
+    rows = []
+    for n in range(160):
+        endpoint, user, platform = rnd.choice(devices)
+        rows.append({"app_id": "crowd", "event_id": f"e{rnd.randrange(10**6):06d}-{n}", "endpoint_id": endpoint,
+                     "user_id": user, "platform": platform, "event_type": rnd.choice("abc"),
+                     "event_time": rnd.choice(instants) + timedelta(days=rnd.choice([0, 0, 1])),
+                     "attributes": {"cat": rnd.choice(["x", "y"])}})
+    return rows
+
+
+CROWDED_FUNNELS = [["a", "b", "c"], ["a", "b", "a"], ["a", "a", "b"], ["b", "b", "b", "a"],
+                   [{"event_type": "a", "attributes": {"cat": "x"}}, "a", {"event_type": "a", "attributes": {"cat": "y"}}]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_equal_timestamps_and_repeated_types_follow_the_definition(seed):
+    con = duckdb.connect()
+    schema.create(con)
+    insert(con, _crowded_history(seed))
+    events = read_events(con, "crowd")
+    day = date(2024, 3, 5)
+    for steps in CROWDED_FUNNELS:
+        for window, by_user, breakdown in [(timedelta(minutes=2), False, "platform"),
+                                           (timedelta(hours=2), True, "platform"),
+                                           (timedelta(days=1), True, "attribute:cat")]:
+            got = analytics.funnel(con, "crowd", day, day, steps, window=window, by_user=by_user, breakdown=breakdown)
+            depths, by_value = oracle.funnel(events, day, day, _steps(steps), window, breakdown=breakdown,
+                                             by_user=by_user)
+            assert _counts(got["steps"]) == oracle.reaching(depths, len(steps)), (steps, window, by_user)
+            assert {v["value"]: _counts(v["steps"]) for v in got["breakdown"]["values"]} == \
+                {value: oracle.reaching(d, len(steps)) for value, d in by_value.items()}, (steps, window, by_user)
