@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -39,7 +40,6 @@ AUTO_DEACTIVATED_CHANNELS = frozenset({"ADM", "GCM", "APNS", "APNS_VOIP", "APNS_
 # Where each attribute map lives, and its kind in the app's attribute registry.
 ATTRIBUTE_KINDS = {"Attributes": "custom", "Metrics": "metric", "UserAttributes": "user"}
 TOO_MANY_ENDPOINTS = f"Exceeded maximum endpoint per user count: {MAX_ENDPOINTS_PER_USER}"
-_ID_FORBIDDEN = set("${}")
 
 
 class Invalid(ValueError):
@@ -56,7 +56,7 @@ def endpoint_key(endpoint_id: str) -> str:
 def check_endpoint_id(endpoint_id) -> None:
     if not isinstance(endpoint_id, str) or not endpoint_id:
         raise Invalid("Missing endpoint Id")
-    if _ID_FORBIDDEN.intersection(endpoint_id):
+    if "$" in endpoint_id or "{" in endpoint_id or "}" in endpoint_id:
         raise Invalid(f"Invalid endpoint Id '{endpoint_id}': it may not contain '$', '{{' or '}}'")
     if len(endpoint_id) > MAX_ID_LENGTH or "\x00" in endpoint_id:
         raise Invalid(f"Invalid endpoint Id: at most {MAX_ID_LENGTH} characters, no NUL characters")
@@ -72,15 +72,18 @@ def check_request(request: dict) -> None:
         raise Invalid(f"Invalid EndpointStatus '{get('EndpointStatus')}': expected ACTIVE or INACTIVE")
     if get("OptOut") not in _OPT_OUTS:
         raise Invalid(f"Invalid OptOut '{get('OptOut')}': expected ALL or NONE")
-    _check_text(get("Address"), "Address", MAX_ADDRESS_LENGTH)
-    if get("Attributes"):
-        _check_attributes(get("Attributes"), "Attributes")
-    if get("Metrics"):
-        _check_metrics(get("Metrics"))
-    for part in ("Demographic", "Location", "User"):
-        if get(part) is not None and type(get(part)) is not dict:
-            raise Invalid(f"{part} must be an object")
-    user = get("User")
+    address, attributes, metrics, user = get("Address"), get("Attributes"), get("Metrics"), get("User")
+    if address is not None and (type(address) is not str or len(address) > MAX_ADDRESS_LENGTH):
+        _check_text(address, "Address", MAX_ADDRESS_LENGTH)
+    if attributes:
+        _check_attributes(attributes, "Attributes")
+    if metrics:
+        _check_metrics(metrics)
+    if type(get("Demographic")) not in _MAYBE_OBJECT or type(get("Location")) not in _MAYBE_OBJECT \
+            or type(user) not in _MAYBE_OBJECT:
+        for part in ("Demographic", "Location", "User"):
+            if type(get(part)) not in _MAYBE_OBJECT:
+                raise Invalid(f"{part} must be an object")
     if user:
         _check_text(user.get("UserId"), "UserId", MAX_ID_LENGTH)
         if user.get("UserAttributes"):
@@ -89,6 +92,7 @@ def check_request(request: dict) -> None:
 
 _STATUSES = (None, "ACTIVE", "INACTIVE")
 _OPT_OUTS = (None, "ALL", "NONE")
+_MAYBE_OBJECT = frozenset({dict, type(None)})
 
 
 def _check_text(value, member: str, limit: int) -> None:
@@ -127,7 +131,7 @@ def _check_metrics(values) -> None:
     for name, value in values.items():
         if type(name) is not str or not 0 < len(name) <= MAX_NAME_LENGTH:
             raise _bad_name(name, "Metrics")
-        if value is not None and type(value) not in (int, float):
+        if value is not None and type(value) is not float and type(value) is not int:
             raise Invalid(f"Metrics.{name} must be a number")
 
 
@@ -154,12 +158,15 @@ def merge_map(old: dict | None, update: dict | None) -> dict:
 
 def round_location(location: dict) -> dict:
     """Pinpoint keeps latitude and longitude to one decimal place (47.61 -> 47.6)."""
-    rounded = location.copy()
+    return _round_in_place(location.copy())
+
+
+def _round_in_place(location: dict) -> dict:
     for name in ("Latitude", "Longitude"):
-        value = rounded.get(name)
-        if value is not None and type(value) in (int, float):
-            rounded[name] = round(float(value), 1)
-    return rounded
+        value = location.get(name)
+        if value is not None and (type(value) is float or type(value) is int):
+            location[name] = round(float(value), 1)
+    return location
 
 
 def new_endpoint(app_id: str, endpoint_id: str, now: str, cohort: int, default_opt_out: str) -> dict:
@@ -184,8 +191,9 @@ def apply_update(doc: dict, request: dict, now: str, request_id: str) -> dict:
         value = get(name)
         if value is not None:
             updated[name] = merge_map(doc.get(name), value)
-    if get("Location") is not None:
-        updated["Location"] = round_location(merge_map(doc.get("Location"), get("Location")))
+    location = get("Location")
+    if location is not None:
+        updated["Location"] = _round_in_place(merge_map(doc.get("Location"), location))
     updated["EndpointStatus"] = get("EndpointStatus") or "ACTIVE"
     updated["EffectiveDate"] = now
     updated["RequestId"] = request_id
@@ -194,10 +202,11 @@ def apply_update(doc: dict, request: dict, now: str, request_id: str) -> dict:
 
 def target_user(current_user: str | None, request: dict) -> str | None:
     """The user the endpoint belongs to after the update ("" means no user)."""
-    user = request.get("User") or {}
-    if user.get("UserId") is None:
+    user = request.get("User")
+    user_id = user.get("UserId") if user else None
+    if user_id is None:
         return current_user
-    return user["UserId"] or None
+    return user_id or None
 
 
 def resolve_user(doc: dict, current_user: str | None, target: str | None, user_attributes: dict | None,
@@ -206,13 +215,17 @@ def resolve_user(doc: dict, current_user: str | None, target: str | None, user_a
 
     A user's attributes live with the user; an endpoint without a user keeps the attributes
     sent for it, and hands them to the user it is later attached to."""
-    own = (doc.get("User") or {}).get("UserAttributes") if current_user is None else None
+    own = None
+    if current_user is None and doc.get("User"):
+        own = doc["User"].get("UserAttributes")
     if target is None:
         attributes = merge_map(own, update)
         return ({"UserAttributes": attributes} if attributes else None), None
     attributes = user_attributes or {}
+    if own:
+        attributes = merge_map(attributes, own)
     if own or update:
-        attributes = merge_map(merge_map(attributes, own), update)
+        attributes = merge_map(attributes, update)
     return {"UserId": target}, attributes
 
 
@@ -226,20 +239,37 @@ def project(doc: dict, user_attributes: dict | None) -> dict:
 
 def check_complete(response: dict) -> None:
     """Rules on the endpoint as it would be stored: address and size."""
-    if not response.get("Address") and response.get("OptOut") != "ALL":
+    encode(response, None)
+
+
+_USER_ATTRIBUTES_MEMBER = len(b',"UserAttributes":')
+
+
+def encode(doc: dict, user_attributes: dict | None) -> str:
+    """The JSON text of `doc` (an endpoint as stored), once the EndpointResponse it makes with
+    its user's attributes (`project`) passes the address and size rules; else Invalid.
+
+    The response is not encoded itself: where it has the user's attributes, it is `doc` with
+    `,"UserAttributes":{...}` added inside `User`, so its size is the sum of the two texts."""
+    if not doc.get("Address") and doc.get("OptOut") != "ALL":
         raise Invalid("Missing Address")
-    dumped = orjson.dumps(response)
-    if b"\\u0000" in dumped:
+    text = orjson.dumps(doc)
+    size, nul = len(text), b"\\u0000" in text
+    user = doc.get("User")
+    if user_attributes and user and "UserId" in user:  # as `project` decides
+        attributes = orjson.dumps(user_attributes)
+        size += _USER_ATTRIBUTES_MEMBER + len(attributes)
+        nul = nul or b"\\u0000" in attributes
+    if nul:
         raise Invalid("Endpoint values may not contain NUL characters")
-    size = len(dumped)
     if size > MAX_ENDPOINT_BYTES:
-        raise Invalid(f"Endpoint {response['Id']} is {size} bytes; the limit is {MAX_ENDPOINT_BYTES} bytes (15 KB)")
+        raise Invalid(f"Endpoint {doc['Id']} is {size} bytes; the limit is {MAX_ENDPOINT_BYTES} bytes (15 KB)")
+    return text.decode()
 
 
 # -- the 15-endpoints-per-user rule ----------------------------------------------------------
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """What the per-user rule needs to know of an endpoint of the user."""
 
     key: str
@@ -291,7 +321,7 @@ def without_names(request: dict, removed: set[tuple[str, str]]) -> dict:
 
 # -- one batch against loaded state ----------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Stored:
     """An endpoint row as loaded (or about to be created)."""
 
@@ -301,6 +331,19 @@ class Stored:
     cohort: int
     created: bool = False
     changed: bool = False
+    # (user id, channel type, address) as stored, for the store to tell whether an update
+    # moves the row in its indexes; None when not known (always for a new row).
+    columns: tuple | None = None
+    # (doc, its JSON text) when the rules encoded it already; the store writes the text while
+    # `doc` is still that same object.
+    encoded: tuple | None = None
+
+    @property
+    def text(self) -> str:
+        """The JSON text of `doc`."""
+        if self.encoded is not None and self.encoded[0] is self.doc:
+            return self.encoded[1]
+        return orjson.dumps(self.doc).decode()
 
     @property
     def member(self) -> Member:
@@ -352,37 +395,46 @@ class Workspace:
     def apply(self, endpoint_id: str, request: dict) -> None:
         check_endpoint_id(endpoint_id)
         check_request(request)
-        if request.get("ChannelType") is not None and request["ChannelType"] not in self.channel_types:
-            raise Invalid(f"Invalid ChannelType '{request['ChannelType']}'")
+        channel = request.get("ChannelType")
+        if channel is not None and channel not in self.channel_types:
+            raise Invalid(f"Invalid ChannelType '{channel}'")
         key = endpoint_key(endpoint_id)
         current = self.endpoints.get(key)
-        request = without_names(request, self._removed)
+        if self._removed:
+            request = without_names(request, self._removed)
         names = self._unregistered(request)
-        doc = current.doc if current else new_endpoint(self.app_id, endpoint_id, self.now, self.new_cohort(),
-                                                       self.default_opt_out)
+        if current is None:
+            cohort = self.new_cohort()
+            doc = new_endpoint(self.app_id, endpoint_id, self.now, cohort, self.default_opt_out)
+            old_user = None
+        else:
+            doc, old_user, cohort = current.doc, current.user_id, current.cohort
         doc = apply_update(doc, request, self.now, self.request_id)
-        old_user = current.user_id if current else None
         target = target_user(old_user, request)
-        update = (request.get("User") or {}).get("UserAttributes")
+        user = request.get("User")
+        update = user.get("UserAttributes") if user else None
         user_part, attributes = resolve_user(doc, old_user, target, self.users.get(target), update)
         doc.pop("User", None)
         if user_part:
             doc["User"] = user_part
-        check_complete(project(doc, attributes))
+        text = encode(doc, attributes)
         detach = None
-        if target is not None and target != old_user:
+        if target is not None and target != old_user and \
+                len(self._by_user.get(target, ())) >= MAX_ENDPOINTS_PER_USER:  # else there is room
             detach = endpoint_to_detach(doc.get("ChannelType"), self._members(target))
         # Every check passed: commit the item to the workspace.
-        self._register(names)
+        if names:
+            self._register(names)
         if detach is not None:
             self._detach(detach)
         self._save_user(target, attributes)
         if old_user is not None and old_user != target:
             self.left_users.add(old_user)
-        cohort = current.cohort if current else int(doc["CohortId"])
-        self._put(Stored(key, doc, target, cohort, created=current is None or current.created, changed=True))
-        if doc["EndpointStatus"] == "ACTIVE" and doc.get("Address"):
-            self._deactivate_same_address(key, doc["Address"])
+        self._put(Stored(key, doc, target, cohort, created=current is None or current.created, changed=True,
+                         columns=current.columns if current else None, encoded=(doc, text)))
+        address = doc.get("Address")
+        if address and doc["EndpointStatus"] == "ACTIVE":
+            self._deactivate_same_address(key, address)
 
     def _unregistered(self, request: dict) -> set[tuple[str, str]]:
         """The attribute names the request adds to the registry; Invalid past the limit."""
@@ -390,7 +442,7 @@ class Workspace:
         user = request.get("User")
         for kind, values in (("custom", request.get("Attributes")), ("metric", request.get("Metrics")),
                              ("user", user.get("UserAttributes") if user else None)):
-            if values:
+            if values and not self._known[kind].issuperset(values):  # usually all known: no work
                 known = self._known[kind]
                 names.update((kind, name) for name in values if name not in known)
         if names and self._active_names + len(names) > MAX_ATTRIBUTE_NAMES:
@@ -409,7 +461,8 @@ class Workspace:
 
     def _detach(self, key: str) -> None:
         stored = self.endpoints[key]
-        self._put(Stored(key, detached(stored.doc), None, stored.cohort, stored.created, changed=True))
+        self._put(Stored(key, detached(stored.doc), None, stored.cohort, stored.created, changed=True,
+                         columns=stored.columns))
 
     def _save_user(self, user_id: str | None, attributes: dict | None) -> None:
         if user_id is None:
@@ -430,13 +483,21 @@ class Workspace:
 
     def _put(self, stored: Stored) -> None:
         previous = self.endpoints.get(stored.key)
-        if previous is not None:
-            self._index(previous, add=False)
         self.endpoints[stored.key] = stored
+        if previous is not None:
+            if previous.user_id == stored.user_id and previous.doc.get("Address") == stored.doc.get("Address"):
+                return  # same place in both indexes
+            self._index(previous, add=False)
         self._index(stored, add=True)
 
     def _index(self, stored: Stored, add: bool) -> None:
         for index, value in ((self._by_user, stored.user_id), (self._by_address, stored.doc.get("Address"))):
             if value:
-                keys = index.setdefault(value, set())
-                keys.add(stored.key) if add else keys.discard(stored.key)
+                keys = index.get(value)
+                if add:
+                    if keys is None:
+                        index[value] = {stored.key}
+                    else:
+                        keys.add(stored.key)
+                elif keys is not None:
+                    keys.discard(stored.key)

@@ -67,7 +67,7 @@ def _is_conflict(exc: DBAPIError) -> bool:
 
 
 def _upsert_once(ctx, conn, app_id, items, partial, lock_app) -> dict[int, str]:
-    keys = {rules.endpoint_key(i) for i, _ in items if isinstance(i, str)}
+    keys = {i.lower() for i, _ in items if isinstance(i, str)}  # as rules.endpoint_key keys them
     stored = {s.key: s for s in endpoint_store.lock_by_keys(conn, app_id, keys)} if keys else {}
     addresses, user_ids = _related_values(items, stored.values())
     for s in endpoint_store.lock_related(conn, app_id, addresses, user_ids, set(stored)):
@@ -101,12 +101,14 @@ def _related_values(items, rows) -> tuple[set[str], set[str]]:
     addresses = {s.doc["Address"] for s in rows if s.doc.get("Address")}
     user_ids = set()
     for _, request in items:
-        if isinstance(request, dict):
-            if isinstance(request.get("Address"), str) and request["Address"]:
-                addresses.add(request["Address"])
-            user = request.get("User")
-            if isinstance(user, dict) and isinstance(user.get("UserId"), str) and user["UserId"]:
-                user_ids.add(user["UserId"])
+        if type(request) is dict:
+            address, user = request.get("Address"), request.get("User")
+            if address and type(address) is str:
+                addresses.add(address)
+            if user and type(user) is dict:
+                user_id = user.get("UserId")
+                if user_id and type(user_id) is str:
+                    user_ids.add(user_id)
     return addresses, user_ids
 
 
@@ -114,9 +116,12 @@ def _write(conn, app_id: str, work: rules.Workspace) -> None:
     endpoint_store.add_names(conn, app_id, work.new_names)
     endpoint_store.save_users(conn, app_id, {u: work.users[u] for u in work.new_users},
                               {u: work.users[u] for u in work.changed_users - work.new_users})
-    changed = [s for s in work.endpoints.values() if s.changed]
-    endpoint_store.insert_endpoints(conn, app_id, [s for s in changed if s.created])
-    endpoint_store.update_endpoints(conn, app_id, [s for s in changed if not s.created])
+    created, updated = [], []
+    for s in work.endpoints.values():
+        if s.changed:
+            (created if s.created else updated).append(s)
+    endpoint_store.insert_endpoints(conn, app_id, created)
+    endpoint_store.update_endpoints(conn, app_id, updated)
     endpoint_store.delete_users_without_endpoints(conn, app_id, work.left_users)
 
 

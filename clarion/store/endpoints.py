@@ -9,13 +9,16 @@ a batch of 100 endpoints costs a handful of statements, not hundreds.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import (ARRAY, Connection, String, Text, any_, bindparam, cast, delete, func, literal_column, not_,
                         or_, select, update)
+from sqlalchemy.exc import DBAPIError
 
 from ..domain.endpoints import Stored, project
 from .schema import apps, attribute_names, endpoints, users
@@ -46,97 +49,151 @@ def _locked(dialect: str, query):
     return query
 
 
-class _Statements:
-    """The hot statements, built once per dialect: building a statement costs more than
-    running it on SQLite. JSON documents travel as text, coded here with orjson (read as
-    `CAST(doc AS TEXT)`, written as a string that the column converts), which is twice as
-    fast as SQLAlchemy's JSON processing; and batches of rows go straight to the driver."""
+class _Prepared(NamedTuple):
+    """A statement compiled once: its SQL, its parameter names in order for a positional
+    dialect (SQLite; None for psycopg's named style), and for a writer the order of the values
+    in the rows it is given."""
 
-    def __init__(self, dialect: str):
-        in_list = functools.partial(_in_list, dialect)
-        self._compiled: dict = {}
-        doc_type = _E.doc.type  # writes: a cast to JSONB where the dialect casts binds
+    sql: str
+    names: tuple[str, ...] | None
+    fields: tuple[str, ...] | None = None
+
+    def args(self, params: dict):
+        """Driver arguments from {name: value}."""
+        return params if self.names is None else tuple(params[n] for n in self.names)
+
+    def rows(self, rows: list[tuple]) -> list:
+        """Driver arguments for a writer's rows (tuples in `fields` order)."""
+        return rows if self.names is not None else [dict(zip(self.fields, row)) for row in rows]
+
+
+def _prepare(dialect, statement, fields: tuple[str, ...] | None = None) -> _Prepared:
+    """Compile `statement`. A writer's statement (`fields` given) must take its parameters in
+    that order, so that its rows go to a positional driver as they are."""
+    compiled = statement.compile(dialect=dialect)
+    names = tuple(compiled.positiontup) if compiled.positional else None
+    if fields is not None and names is not None and names != fields:
+        raise ValueError(f"parameters {names} are not in the order {fields}")
+    return _Prepared(compiled.string, names, fields)
+
+
+INSERT_FIELDS = ("app_id", "endpoint_key", "doc", "user_id", "channel_type", "address", "effective_date", "cohort")
+UPDATE_FIELDS = ("doc", "user_id", "channel_type", "address", "effective_date", "app_id", "endpoint_key")
+UPDATE_DOC_FIELDS = ("doc", "effective_date", "app_id", "endpoint_key")
+USER_FIELDS = ("app_id", "user_id", "attributes")
+USER_UPDATE_FIELDS = ("attributes", "app_id", "user_id")
+
+
+class _Statements:
+    """The hot statements, compiled once per dialect and run straight on the driver's cursor
+    (`_fetch`, `_write_rows`): building a statement costs more than running it on SQLite, and
+    SQLAlchemy's execution and result machinery around one costs more than SQLite's work for a
+    batch read. JSON documents travel as text coded with orjson (read as `CAST(doc AS TEXT)`,
+    written as a string that the column converts), twice as fast as SQLAlchemy's JSON."""
+
+    def __init__(self, dialect):
+        name = dialect.name
+        in_list = functools.partial(_in_list, name)
+        prepare = functools.partial(_prepare, dialect)
         row = (_E.endpoint_key, cast(_E.doc, Text).label("doc"), _E.user_id, _E.cohort)
         mine = select(*row).where(_E.app_id == bindparam("app"))
-        self.by_keys = _locked(dialect, mine.where(in_list(_E.endpoint_key, "keys")))
+        self.by_keys = prepare(_locked(name, mine.where(in_list(_E.endpoint_key, "keys"))))
         unknown = not_(in_list(_E.endpoint_key, "known"))
-        self.by_address = _locked(dialect, mine.where(in_list(_E.address, "values"), unknown))
-        self.by_user_ids = _locked(dialect, mine.where(in_list(_E.user_id, "values"), unknown))
-        self.one = mine.where(_E.endpoint_key == bindparam("key"))
-        self.one_locked = self.one.with_for_update()
-        self.of_user = mine.where(_E.user_id == bindparam("user"))
-        self.of_user_locked = _locked(dialect, self.of_user)
+        self.by_address = prepare(_locked(name, mine.where(in_list(_E.address, "values"), unknown)))
+        self.by_user_ids = prepare(_locked(name, mine.where(in_list(_E.user_id, "values"), unknown)))
+        one = mine.where(_E.endpoint_key == bindparam("key"))
+        self.one, self.one_locked = prepare(one), prepare(one.with_for_update())
+        of_user = mine.where(_E.user_id == bindparam("user"))
+        self.of_user, self.of_user_locked = prepare(of_user), prepare(_locked(name, of_user))
         user_rows = select(users.c.user_id, cast(users.c.attributes, Text).label("attributes")).where(
             users.c.app_id == bindparam("app"), in_list(users.c.user_id, "users"))
-        self.users = user_rows
+        self.users = prepare(user_rows)
+        self.users_locked = prepare(user_rows.order_by(users.c.user_id).with_for_update())
+        self.registry = prepare(select(attribute_names.c.kind, attribute_names.c.name, attribute_names.c.removed)
+                                .where(attribute_names.c.app_id == bindparam("app")))
+        self.existing = prepare(select(_E.endpoint_key).where(_E.app_id == bindparam("app"),
+                                                              in_list(_E.endpoint_key, "keys")))
+        self._writers(prepare)
+
+    def _writers(self, prepare) -> None:
+        doc_type = _E.doc.type  # a cast to JSONB where the dialect casts binds
+        bind = {f: bindparam(f, type_=doc_type if f in ("doc", "attributes") else None)
+                for f in INSERT_FIELDS + ("attributes",)}
+        by_key = (_E.app_id == bind["app_id"], _E.endpoint_key == bind["endpoint_key"])
+        self.insert_endpoint = prepare(endpoints.insert().values(**{f: bind[f] for f in INSERT_FIELDS}),
+                                       INSERT_FIELDS)
+        self.update_endpoint = prepare(update(endpoints).where(*by_key).values(
+            **{f: bind[f] for f in UPDATE_FIELDS[:5]}), UPDATE_FIELDS)
+        # When the indexed columns keep their values: SQLite then leaves the indexes alone.
+        self.update_endpoint_doc = prepare(update(endpoints).where(*by_key).values(
+            doc=bind["doc"], effective_date=bind["effective_date"]), UPDATE_DOC_FIELDS)
+        self.insert_user = prepare(users.insert().values(**{f: bind[f] for f in USER_FIELDS}), USER_FIELDS)
+        self.update_user = prepare(update(users).where(
+            users.c.app_id == bind["app_id"], users.c.user_id == bind["user_id"]).values(
+            attributes=bind["attributes"]), USER_UPDATE_FIELDS)
+        moment = bindparam("moment")
+        self.touch = prepare(update(endpoints).where(
+            _E.app_id == bindparam("app"), _E.endpoint_key == bindparam("key"),
+            or_(_E.last_active.is_(None), _E.last_active < moment)).values(last_active=moment))
+        # GetEndpoint's one statement, for `Store.first` (which compiles it for its engine).
         self.response = select(cast(_E.doc, Text), cast(users.c.attributes, Text)).select_from(
             endpoints.outerjoin(users, (users.c.app_id == _E.app_id) & (users.c.user_id == _E.user_id))).where(
             _E.app_id == bindparam("app"), _E.endpoint_key == bindparam("key"))
-        self.users_locked = user_rows.order_by(users.c.user_id).with_for_update()
-        self.registry = select(attribute_names.c.kind, attribute_names.c.name, attribute_names.c.removed) \
-            .where(attribute_names.c.app_id == bindparam("app"))
-        self.update_endpoint = update(endpoints).where(
-            _E.app_id == bindparam("b_app"), _E.endpoint_key == bindparam("b_key")).values(
-            doc=bindparam("b_doc", type_=doc_type), user_id=bindparam("b_user_id"),
-            channel_type=bindparam("b_channel_type"), address=bindparam("b_address"),
-            effective_date=bindparam("b_effective_date"))
-        self.update_user = update(users).where(
-            users.c.app_id == bindparam("b_app"), users.c.user_id == bindparam("b_user")).values(
-            attributes=bindparam("b_attributes", type_=doc_type))
-        self.insert_user = users.insert().values(
-            app_id=bindparam("b_app"), user_id=bindparam("b_user"), attributes=bindparam("b_attributes", type_=doc_type))
-        self.insert_endpoint = endpoints.insert().values(
-            app_id=bindparam("b_app"), endpoint_key=bindparam("b_key"), cohort=bindparam("b_cohort"),
-            doc=bindparam("b_doc", type_=doc_type), user_id=bindparam("b_user_id"),
-            channel_type=bindparam("b_channel_type"), address=bindparam("b_address"),
-                effective_date=bindparam("b_effective_date"))
-        moment = bindparam("b_moment")
-        self.touch = update(endpoints).where(
-            _E.app_id == bindparam("b_app"), _E.endpoint_key == bindparam("b_key"),
-            or_(_E.last_active.is_(None), _E.last_active < moment)).values(last_active=moment)
-
-    def many(self, conn: Connection, statement, params: list[dict]) -> None:
-        """executemany with plain values (JSON as text), straight to the driver: SQLAlchemy's
-        per-row parameter processing would cost more than the database's work."""
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled[statement] = statement.compile(dialect=conn.dialect)
-        names = compiled.positiontup
-        rows = [tuple(p[n] for n in names) for p in params] if names else params
-        conn.exec_driver_sql(compiled.string, rows)
-
-    @staticmethod
-    def stored(rows) -> list[Stored]:
-        loads = orjson.loads
-        return [Stored(r.endpoint_key, loads(r.doc), r.user_id, r.cohort) for r in rows]
-
-    @staticmethod
-    def endpoint_params(app_id: str, rows: list[Stored]) -> list[dict]:
-        dumps = orjson.dumps
-        return [{"b_app": app_id, "b_key": s.key, "b_cohort": s.cohort, "b_doc": dumps(s.doc).decode(),
-                 "b_user_id": s.user_id, "b_channel_type": s.doc.get("ChannelType"),
-                 "b_address": s.doc.get("Address"), "b_effective_date": s.doc["EffectiveDate"]} for s in rows]
-
-    @staticmethod
-    def user_params(app_id: str, attributes: dict[str, dict]) -> list[dict]:
-        return [{"b_app": app_id, "b_user": u, "b_attributes": orjson.dumps(a).decode()}
-                for u, a in attributes.items()]
 
 
 @functools.cache
-def _statements_for(dialect: str) -> _Statements:
-    return _Statements(dialect)
+def _statements_for(dialect_class) -> _Statements:
+    """Compiled with a default instance of the engine's dialect class: these statements do not
+    depend on what a dialect learns from its server."""
+    return _Statements(dialect_class())
 
 
 def _sql(conn: Connection) -> _Statements:
-    return _statements_for(conn.dialect.name)
+    return _statements_for(type(conn.dialect))
+
+
+@contextlib.contextmanager
+def _driver_cursor(conn: Connection, sql: str, args):
+    """A cursor of the connection's driver connection, inside the connection's transaction;
+    driver errors come out as SQLAlchemy's (IntegrityError, ...), as from `conn.execute`."""
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
+def _fetch(conn: Connection, prepared: _Prepared, params: dict) -> list[tuple]:
+    args = prepared.args(params)
+    with _driver_cursor(conn, prepared.sql, args) as cursor:
+        cursor.execute(prepared.sql, args)
+        return cursor.fetchall()
+
+
+def _write_rows(conn: Connection, prepared: _Prepared, args: list) -> None:
+    """executemany with plain values (JSON as text): SQLAlchemy's per-row parameter
+    processing would cost more than the database's work."""
+    if args:
+        with _driver_cursor(conn, prepared.sql, args) as cursor:
+            cursor.executemany(prepared.sql, args)
+
+
+def _stored(rows: list[tuple]) -> list[Stored]:
+    """Endpoint rows (key, doc as text, user id, cohort) as loaded. Each remembers its indexed
+    columns, so that an update which keeps them can leave the indexes alone."""
+    loads, found = orjson.loads, []
+    for key, doc, user_id, cohort in rows:
+        doc = loads(doc)
+        found.append(Stored(key, doc, user_id, cohort, columns=(user_id, doc.get("ChannelType"), doc.get("Address"))))
+    return found
 
 
 # -- reads for a write (locked) --------------------------------------------------------------
 
 def lock_by_keys(conn: Connection, app_id: str, keys: Iterable[str]) -> list[Stored]:
-    sql = _sql(conn)
-    return sql.stored(conn.execute(sql.by_keys, {"app": app_id, "keys": _listed(conn, keys)}))
+    return _stored(_fetch(conn, _sql(conn).by_keys, {"app": app_id, "keys": _listed(conn, keys)}))
 
 
 def lock_related(conn: Connection, app_id: str, addresses: set[str], user_ids: set[str],
@@ -147,16 +204,12 @@ def lock_related(conn: Connection, app_id: str, addresses: set[str], user_ids: s
     for statement, values in ((sql.by_address, addresses), (sql.by_user_ids, user_ids)):
         if values:
             params = {"app": app_id, "values": _listed(conn, values), "known": _listed(conn, known)}
-            found += sql.stored(conn.execute(statement, params))
+            found += _stored(_fetch(conn, statement, params))
     return found
 
 
 def lock_users(conn: Connection, app_id: str, user_ids: set[str]) -> dict[str, dict]:
-    if not user_ids:
-        return {}
-    sql = _sql(conn)
-    rows = conn.execute(sql.users_locked, {"app": app_id, "users": _listed(conn, user_ids)})
-    return {r.user_id: orjson.loads(r.attributes) for r in rows}
+    return _user_attributes(conn, app_id, user_ids, lock=True)
 
 
 def lock_app(conn: Connection, app_id: str) -> None:
@@ -166,7 +219,13 @@ def lock_app(conn: Connection, app_id: str) -> None:
 
 def registry(conn: Connection, app_id: str) -> dict[tuple[str, str], bool]:
     """(kind, name) -> removed, for every attribute name the app has seen."""
-    return {(r.kind, r.name): bool(r.removed) for r in conn.execute(_sql(conn).registry, {"app": app_id})}
+    rows = _fetch(conn, _sql(conn).registry, {"app": app_id})
+    return {(kind, name): bool(removed) for kind, name, removed in rows}
+
+
+def existing_keys(conn: Connection, app_id: str, keys: Iterable[str]) -> set[str]:
+    """The endpoint keys among `keys` that the app has."""
+    return {key for key, in _fetch(conn, _sql(conn).existing, {"app": app_id, "keys": _listed(conn, keys)})}
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -178,27 +237,37 @@ def add_names(conn: Connection, app_id: str, names: Iterable[tuple[str, str]]) -
 
 
 def save_users(conn: Connection, app_id: str, new: dict[str, dict], changed: dict[str, dict]) -> None:
-    sql = _sql(conn)
+    sql, dumps = _sql(conn), orjson.dumps
     if new:
-        sql.many(conn, sql.insert_user, sql.user_params(app_id, new))
+        _write_rows(conn, sql.insert_user, sql.insert_user.rows(
+            [(app_id, user_id, dumps(a).decode()) for user_id, a in new.items()]))
     if changed:
-        sql.many(conn, sql.update_user, sql.user_params(app_id, changed))
+        _write_rows(conn, sql.update_user, sql.update_user.rows(
+            [(dumps(a).decode(), app_id, user_id) for user_id, a in changed.items()]))
 
 
 def insert_endpoints(conn: Connection, app_id: str, rows: list[Stored]) -> None:
     if rows:
         sql = _sql(conn)
-        sql.many(conn, sql.insert_endpoint, sql.endpoint_params(app_id, rows))
+        _write_rows(conn, sql.insert_endpoint, sql.insert_endpoint.rows(
+            [(app_id, s.key, s.text, s.user_id, s.doc.get("ChannelType"), s.doc.get("Address"),
+              s.doc["EffectiveDate"], s.cohort) for s in rows]))
 
 
 def update_endpoints(conn: Connection, app_id: str, rows: list[Stored]) -> None:
-    if not rows:
-        return
+    """Write the documents of loaded rows (the cohort is set once, on insert). Rows whose user,
+    channel and address are as loaded skip writing those indexed columns."""
+    full, doc_only = [], []
+    for s in rows:
+        doc = s.doc
+        columns = (s.user_id, doc.get("ChannelType"), doc.get("Address"))
+        if columns == s.columns:
+            doc_only.append((s.text, doc["EffectiveDate"], app_id, s.key))
+        else:
+            full.append((s.text, *columns, doc["EffectiveDate"], app_id, s.key))
     sql = _sql(conn)
-    params = sql.endpoint_params(app_id, rows)
-    for p in params:
-        del p["b_cohort"]  # set once, on insert
-    sql.many(conn, sql.update_endpoint, params)
+    _write_rows(conn, sql.update_endpoint, sql.update_endpoint.rows(full))
+    _write_rows(conn, sql.update_endpoint_doc, sql.update_endpoint_doc.rows(doc_only))
 
 
 def delete_users_without_endpoints(conn: Connection, app_id: str, user_ids: set[str]) -> None:
@@ -222,20 +291,20 @@ def delete_endpoints(conn: Connection, app_id: str, keys: list[str]) -> None:
 def touch_last_active(conn: Connection, app_id: str, moments: dict[str, str]) -> None:
     """Record when endpoints were last active ({endpoint id: ISO time}); only ever moves forward.
     Unknown endpoint ids are ignored."""
-    if not moments:
-        return
-    sql = _sql(conn)
-    sql.many(conn, sql.touch, [{"b_app": app_id, "b_key": k.lower(), "b_moment": t} for k, t in moments.items()])
+    if moments:
+        touch = _sql(conn).touch
+        _write_rows(conn, touch, [touch.args({"app": app_id, "key": k.lower(), "moment": t})
+                                  for k, t in moments.items()])
 
 
 # -- reads -----------------------------------------------------------------------------------
 
-def _user_attributes(conn: Connection, app_id: str, user_ids: set[str]) -> dict[str, dict]:
+def _user_attributes(conn: Connection, app_id: str, user_ids: set[str], lock: bool = False) -> dict[str, dict]:
     if not user_ids:
         return {}
     sql = _sql(conn)
-    rows = conn.execute(sql.users, {"app": app_id, "users": _listed(conn, user_ids)})
-    return {r.user_id: orjson.loads(r.attributes) for r in rows}
+    rows = _fetch(conn, sql.users_locked if lock else sql.users, {"app": app_id, "users": _listed(conn, user_ids)})
+    return {user_id: orjson.loads(attributes) for user_id, attributes in rows}
 
 
 def responses(conn: Connection, app_id: str, rows: list[Stored]) -> list[dict]:
@@ -247,19 +316,20 @@ def responses(conn: Connection, app_id: str, rows: list[Stored]) -> list[dict]:
 def response(store, app_id: str, key: str) -> dict | None:
     """The EndpointResponse of one endpoint, in one statement outside a transaction (GetEndpoint
     is hot: see `Store.first`), or None."""
-    row = store.first(_statements_for(store.dialect).response, {"app": app_id, "key": key}, json_columns=(0, 1))
+    statement = _statements_for(type(store.engine.dialect)).response
+    row = store.first(statement, {"app": app_id, "key": key}, json_columns=(0, 1))
     return None if row is None else project(row[0], row[1])
 
 
 def get(conn: Connection, app_id: str, key: str, lock: bool = False) -> Stored | None:
     sql = _sql(conn)
-    rows = sql.stored(conn.execute(sql.one_locked if lock else sql.one, {"app": app_id, "key": key}))
+    rows = _stored(_fetch(conn, sql.one_locked if lock else sql.one, {"app": app_id, "key": key}))
     return rows[0] if rows else None
 
 
 def by_user(conn: Connection, app_id: str, user_id: str, lock: bool = False) -> list[Stored]:
     sql = _sql(conn)
-    rows = sql.stored(conn.execute(sql.of_user_locked if lock else sql.of_user, {"app": app_id, "user": user_id}))
+    rows = _stored(_fetch(conn, sql.of_user_locked if lock else sql.of_user, {"app": app_id, "user": user_id}))
     return sorted(rows, key=lambda s: s.key)
 
 

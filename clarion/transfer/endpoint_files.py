@@ -11,11 +11,11 @@ Each row comes out as (line number, endpoint dict) or (line number, error messag
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import io
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import orjson
 
@@ -71,40 +71,66 @@ def _json_rows(stream) -> Iterator[tuple[int, dict | str]]:
 
 
 def _csv_rows(stream) -> Iterator[tuple[int, dict | str]]:
-    reader = csv.reader(codecs.getreader("utf-8-sig")(stream))
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
     header = next(reader, None)
     if not header:
         return
-    paths = [tuple(h.strip().split(".")) for h in header]
+    columns = [_Column.of(h) for h in header]
     for number, cells in enumerate(reader, start=1):
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
-        if len(cells) > len(paths):
-            yield number, f"line {number}: {len(cells)} values for {len(paths)} columns"
+        if len(cells) > len(columns):
+            yield number, f"line {number}: {len(cells)} values for {len(columns)} columns"
             continue
         try:
-            yield number, _csv_endpoint(paths, cells)
+            yield number, _csv_endpoint(columns, cells)
         except ValueError as exc:
             yield number, f"line {number}: {exc}"
 
 
-def _csv_endpoint(paths: list[tuple[str, ...]], cells: list[str]) -> dict:
-    endpoint: dict = {}
-    for path, cell in zip(paths, cells):
-        value = cell.strip()
-        if value == "":
-            continue
-        *parents, leaf = path
-        target = endpoint
-        for part in parents:
-            target = target.setdefault(part, {})
+TEXT, LIST, NUMBER = range(3)
+
+
+class _Column(NamedTuple):
+    """Where a CSV column's values go, worked out once from its header."""
+
+    parents: tuple[str, ...]
+    leaf: str
+    kind: int  # TEXT, LIST (a repeated header adds values) or NUMBER
+    path: str
+
+    @classmethod
+    def of(cls, header: str) -> "_Column":
+        *parents, leaf = path = tuple(header.strip().split("."))
         if parents and parents[-1] in LIST_MAPS:
-            target.setdefault(leaf, []).append(value)
-        elif parents and parents[-1] == "Metrics" or tuple(path) in NUMERIC:
-            try:
-                target[leaf] = float(value)
-            except ValueError:
-                raise ValueError(f"{'.'.join(path)} must be a number, got {value!r}") from None
+            kind = LIST
+        elif parents and parents[-1] == "Metrics" or path in NUMERIC:
+            kind = NUMBER
         else:
-            target[leaf] = value
+            kind = TEXT
+        return cls(tuple(parents), leaf, kind, ".".join(path))
+
+
+def _csv_endpoint(columns: list[_Column], cells: list[str]) -> dict:
+    endpoint: dict = {}
+    for column, cell in zip(columns, cells):
+        value = cell.strip()
+        if not value:
+            continue
+        target = endpoint
+        for part in column.parents:
+            inner = target.get(part)
+            if inner is None:
+                inner = target[part] = {}
+            target = inner
+        kind = column.kind
+        if kind == TEXT:
+            target[column.leaf] = value
+        elif kind == LIST:
+            target.setdefault(column.leaf, []).append(value)
+        else:
+            try:
+                target[column.leaf] = float(value)
+            except ValueError:
+                raise ValueError(f"{column.path} must be a number, got {value!r}") from None
     return endpoint

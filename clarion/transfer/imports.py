@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from ..domain.endpoints import endpoint_key
 from ..operations import Caller, Context
+from ..store import endpoints as endpoint_store
 from ..store import segments as segment_store
 from ..store import transfer_jobs
 from ..store.schema import endpoints, segment_members
@@ -100,7 +101,7 @@ def _apply_chunk(ctx, doc: dict, chunk: list, position: dict) -> None:
     for number, row in chunk:
         if isinstance(row, str):
             failures.append(row)
-        elif set(row) == {"User"} and (row["User"] or {}).get("UserId") and len(row["User"]) == 1:
+        elif len(row) == 1 and "User" in row and (row["User"] or {}).get("UserId") and len(row["User"]) == 1:
             users.append(row["User"]["UserId"])  # a user-id-only row: the user's endpoints
         else:
             endpoint_id = row.pop("Id", None) or _derived_id(row)
@@ -113,8 +114,9 @@ def _apply_chunk(ctx, doc: dict, chunk: list, position: dict) -> None:
             items, refused = _complete_new_endpoints(conn, app_id, items)
             failures += refused
             errors = upsert_endpoints(ctx, conn, app_id, [(i, r) for _, i, r in items], partial=True)
-            failures += [f"line {items[pos][0]}: {message}" for pos, message in sorted(errors.items())]
-            items = [item for pos, item in enumerate(items) if pos not in errors]
+            if errors:
+                failures += [f"line {items[pos][0]}: {message}" for pos, message in sorted(errors.items())]
+                items = [item for pos, item in enumerate(items) if pos not in errors]
         if definition.get("DefineSegment"):
             _add_members(conn, app_id, definition["SegmentId"], [endpoint_key(i) for _, i, _ in items], users)
         doc["TotalProcessed"] = doc.get("TotalProcessed", 0) + len(chunk)
@@ -124,18 +126,15 @@ def _apply_chunk(ctx, doc: dict, chunk: list, position: dict) -> None:
 
 
 def _complete_new_endpoints(conn, app_id: str, items: list) -> tuple[list, list[str]]:
-    """A row that creates an endpoint needs ChannelType and Address (reference §1.8)."""
-    keys = [endpoint_key(i) for _, i, _ in items]
-    existing = set(conn.execute(select(endpoints.c.endpoint_key).where(
-        endpoints.c.app_id == app_id, endpoints.c.endpoint_key.in_(keys))).scalars())
-    kept, refused = [], []
-    for item, key in zip(items, keys):
-        number, _, row = item
-        if key in existing or (row.get("ChannelType") and row.get("Address")):
-            kept.append(item)
-        else:
-            refused.append(f"line {number}: a new endpoint needs ChannelType and Address")
-    return kept, refused
+    """A row that creates an endpoint needs ChannelType and Address (reference §1.8): only rows
+    without both are looked up, to tell an update of an existing endpoint from a bad new one."""
+    partial = [item for item in items if not (item[2].get("ChannelType") and item[2].get("Address"))]
+    if not partial:
+        return items, []
+    existing = endpoint_store.existing_keys(conn, app_id, {endpoint_key(i) for _, i, _ in partial})
+    refused = {number for number, i, _ in partial if endpoint_key(i) not in existing}
+    return ([item for item in items if item[0] not in refused],
+            [f"line {number}: a new endpoint needs ChannelType and Address" for number in sorted(refused)])
 
 
 def _derived_id(row: dict) -> str | None:
