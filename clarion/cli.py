@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 
@@ -66,13 +65,9 @@ def serve(host, port, data_dir):
         f"                          aws_access_key_id='{key_id}', aws_secret_access_key='<secret above>')\n"
         f"  print(pinpoint.create_app(CreateApplicationRequest={{'Name': 'my-app'}}))",
         highlight=False, markup=False, soft_wrap=True)
-    # Everything built so far lives as long as the process: keep it out of every collection.
-    # The template grammar (tens of thousands of objects) is built now so that it is frozen too.
-    from .domain.template_compiler import parse
+    from .service import freeze_startup_heap
 
-    parse("{{warm}}")
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     config = server_config(service.asgi(), host=settings.host, port=settings.port,
                            log_level=settings.log_level, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run()
@@ -89,6 +84,9 @@ def worker(once, data_dir):
     settings = _settings(data_dir)
     _configure_logging(settings.log_level)
     service = _build(settings)
+    from .service import freeze_startup_heap
+
+    freeze_startup_heap()
     if once:
         ran = service.workers.drain()
         click.echo(f"ran {ran} job(s)")
