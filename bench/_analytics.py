@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
+from clarion.config import Settings  # noqa: E402
 from clarion.events import analytics, schema  # noqa: E402
 from clarion.events.analytics_base import ACTIVE  # noqa: E402
 from clarion.events.generate import generate, users_for  # noqa: E402
@@ -330,6 +331,8 @@ def run(events: int, repeat: int, workdir: Path, store: Path | None = None) -> l
              f"({count / generated:,.0f} events/s){')' if reused else ''}; queries cover {FROM} .. {TO}, "
              f"best of {repeat}", ""]
     con = duckdb.connect(str(path), read_only=True)
+    # The server's own limit (CLARION_EVENTS_MEMORY_LIMIT), so the queries run as they would there.
+    con.execute("SET memory_limit = ?", [Settings.from_env().events_memory_limit])
     timings = []
     try:
         started = time.perf_counter()

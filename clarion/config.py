@@ -21,7 +21,7 @@ class Settings:
     database_url: str | None = field(default=None, metadata={"env": "CLARION_DATABASE_URL"})
     events_url: str | None = field(default=None, metadata={"env": "CLARION_EVENTS_URL"})
     events_retention_days: int = field(default=90, metadata={"env": "CLARION_EVENTS_RETENTION_DAYS"})
-    events_memory_limit: str = field(default="128MB", metadata={"env": "CLARION_EVENTS_MEMORY_LIMIT"})
+    events_memory_limit: str = field(default="512MB", metadata={"env": "CLARION_EVENTS_MEMORY_LIMIT"})
     email_transport: str = field(default="sandbox", metadata={"env": "CLARION_EMAIL_TRANSPORT"})
     sms_transport: str = field(default="sandbox", metadata={"env": "CLARION_SMS_TRANSPORT"})
     push_transport: str = field(default="sandbox", metadata={"env": "CLARION_PUSH_TRANSPORT"})
