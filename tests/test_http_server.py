@@ -93,12 +93,18 @@ def test_pipelined_requests_on_one_connection_each_get_their_response(sqlite_ser
     assert data.count(b'{"status":"ok"}') == 3
 
 
-def test_a_head_request_gets_its_status_line_and_headers(sqlite_server):
-    with socket.create_connection(("127.0.0.1", sqlite_server.port), timeout=5) as sock:
-        sock.sendall(b"HEAD /v1/apps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+def until_closed(server, raw: bytes) -> bytes:
+    """Send raw bytes and read everything until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(raw)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
+    return data
+
+
+def test_a_head_request_gets_its_status_line_and_headers(sqlite_server):
+    data = until_closed(sqlite_server, b"HEAD /v1/apps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     status_line = data.split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in data
     assert data.endswith(b"\r\n\r\n")  # no body for HEAD
@@ -120,11 +126,7 @@ def test_expect_100_continue_gets_the_interim_response_then_the_answer(sqlite_se
 
 
 def test_connection_close_closes_after_the_whole_response(sqlite_server):
-    with socket.create_connection(("127.0.0.1", sqlite_server.port), timeout=5) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+    data = until_closed(sqlite_server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b'{"status":"ok"}')
 
 
