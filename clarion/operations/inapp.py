@@ -23,7 +23,7 @@ from ..domain import campaigns as rules
 from ..domain import endpoints as endpoint_rules
 from ..protocol.errors import NotFound
 from ..runtime.campaigns.audience import member
-from ..runtime.campaigns.treatment import treatment_members
+from ..runtime.campaigns.treatment import quiet_time_for, treatment_members
 from ..store import apps as app_store
 from ..store import campaigns as campaign_store
 from ..store import endpoints as endpoint_store
@@ -120,8 +120,7 @@ def _schedule(schedule: dict, campaign: dict, app_settings: dict) -> dict:
         out["EndDate"] = schedule["EndTime"]
     if schedule.get("EventFilter"):
         out["EventFilter"] = schedule["EventFilter"]
-    quiet = next((q for q in (schedule.get("QuietTime"), (campaign.get("Schedule") or {}).get("QuietTime"),
-                              app_settings.get("QuietTime")) if q and q.get("Start") and q.get("End")), None)
+    quiet = quiet_time_for(schedule, campaign, app_settings)  # the same precedence as runs
     if quiet:
         out["QuietTime"] = quiet
     return out

@@ -114,10 +114,10 @@ def build(campaign: dict, activity: dict, app_settings: dict | None) -> RunSetti
         total=limits.get("Total") or defaults.get("Total") or None, app_daily=defaults.get("Daily") or None,
         messages_per_second=limits.get("MessagesPerSecond") or defaults.get("MessagesPerSecond") or None,
         maximum_duration=limits.get("MaximumDuration") or defaults.get("MaximumDuration") or None,
-        quiet_time=_quiet_time(schedule, campaign, app_settings), hook=_hook(campaign, app_settings))
+        quiet_time=quiet_time_for(schedule, campaign, app_settings), hook=_hook(campaign, app_settings))
 
 
-def _quiet_time(schedule: dict, campaign: dict, app_settings: dict) -> dict | None:
+def quiet_time_for(schedule: dict, campaign: dict, app_settings: dict) -> dict | None:
     for source in (schedule.get("QuietTime"), (campaign.get("Schedule") or {}).get("QuietTime"),
                    app_settings.get("QuietTime")):
         if source and source.get("Start") and source.get("End"):
