@@ -85,10 +85,12 @@ def sqlite_json(column, *keys: str):
 # whole document to read a field of it, so filtering 1 M documents takes seconds. This index
 # holds the fields most segments test (scalars, and the small JSON texts of Attributes and
 # Metrics) and whether the endpoint can be sent to: a count whose filter reads nothing else
-# never reads a row, and seeks to the countries and platforms it names. Next comes
-# `effective_date` (the time of the endpoint's last write), so that writes add entries at the
-# end of their country and platform, not all over the index. (PostgreSQL filters jsonb fast
-# enough, and cannot answer a query from expressions: SQLite only.)
+# never reads a row. It leads with channel and eligibility, which a count reports members by:
+# counting each (channel, eligibility) group in turn, it seeks to the countries and platforms
+# the segment names within the group and needs no sort to group (store/segments.py). Next
+# comes `effective_date` (the time of the endpoint's last write), so that writes add entries
+# at the end of their group, not all over the index. (PostgreSQL filters jsonb fast enough,
+# and cannot answer a query from expressions: SQLite only.)
 # The index is partial on a condition true of every row (app ids are not empty) that only
 # segment counts state: SQLite would otherwise pick it for other per-app queries, count(*) too.
 SEGMENT_INDEX_OPT_IN = endpoints.c.app_id > _inline("")
@@ -101,11 +103,12 @@ SQLITE_ELIGIBLE = case(  # 1 when active and not opted out (Pinpoint's "eligible
           func.coalesce(sqlite_json(endpoints.c.doc, "OptOut"), _inline("NONE")) != _inline("ALL")), _inline(1)),
     else_=_inline(0))
 endpoints_for_segments = Index(
-    "endpoints_for_segments", endpoints.c.app_id, SEGMENT_FIELDS["Location", "Country"],
-    SEGMENT_FIELDS["Demographic", "Platform"], endpoints.c.effective_date, endpoints.c.channel_type, SQLITE_ELIGIBLE,
+    "endpoints_for_segments", endpoints.c.app_id, endpoints.c.channel_type, SQLITE_ELIGIBLE,
+    SEGMENT_FIELDS["Location", "Country"], SEGMENT_FIELDS["Demographic", "Platform"], endpoints.c.effective_date,
     SEGMENT_FIELDS["Attributes",], SEGMENT_FIELDS["Metrics",], sqlite_where=SEGMENT_INDEX_OPT_IN)
-# Created by migration 0011 on SQLite only, and kept out of the table's metadata: Alembic
-# cannot compare an index of expressions on SQLite, and would expect it on PostgreSQL too.
+# Created by migration 0011 (in this column order since 0012) on SQLite only, and kept out of
+# the table's metadata: Alembic cannot compare an index of expressions on SQLite, and would
+# expect it on PostgreSQL too.
 # tests/test_segment_index.py checks that the migration creates exactly this index.
 endpoints.indexes.discard(endpoints_for_segments)
 

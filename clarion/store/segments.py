@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, and_, case, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, literal, null, select, union_all, update
 
 from ..domain import segments as seg
 from . import pages
-from .schema import SEGMENT_INDEX_OPT_IN, endpoints, segment_members, segment_versions, segments, users
+from .schema import (SEGMENT_INDEX_OPT_IN, SQLITE_ELIGIBLE, endpoints, segment_members, segment_versions, segments,
+                     users)
 from .segment_sql import Compiler, audience_from, index_covers
 
 
@@ -84,25 +85,60 @@ def _without_jit(conn: Connection) -> None:
 def size(conn: Connection, app_id: str, plan) -> dict:
     """Total members, eligible members (active and opted in) and eligible members per channel."""
     _without_jit(conn)
+    if conn.dialect.name == "sqlite" and index_covers(plan):
+        rows = _counted_in_index(conn, app_id, plan)
+    else:
+        rows = _counted(conn, app_id, plan)
+    per_channel: dict[str, int] = {}
+    for channel, is_eligible, count in rows:
+        if is_eligible and count:
+            per_channel[channel or "UNKNOWN"] = per_channel.get(channel or "UNKNOWN", 0) + count
+    return {"Total": sum(r[2] for r in rows), "Eligible": sum(per_channel.values()),
+            "EligibleByChannel": dict(sorted(per_channel.items()))}
+
+
+def _counted(conn: Connection, app_id: str, plan) -> list:
+    """(channel, eligible, count) rows: the members grouped by channel and eligibility."""
     eligible = case((Compiler(conn.dialect.name).eligible(), True), else_=False)
     members = (select(endpoints.c.channel_type.label("channel"), eligible.label("eligible"))
                .select_from(audience_from(plan)).where(condition(conn, app_id, plan)))
     if conn.dialect.name == "sqlite":
-        if index_covers(plan):  # answered from schema.endpoints_for_segments alone
-            members = members.where(SEGMENT_INDEX_OPT_IN)
         # SQLite 3.40 takes an aggregate's inputs from the table row: grouping in the same query
-        # would read every member's document, even when an index holds all it needs. A limit
-        # (-1: none) keeps SQLite from merging this query into the grouping one.
+        # would read every member's document. A limit (-1: none) keeps SQLite from merging this
+        # query into the grouping one.
         members = members.limit(-1)
     members = members.subquery("members")
-    rows = conn.execute(select(members.c.channel, members.c.eligible, func.count())
+    return conn.execute(select(members.c.channel, members.c.eligible, func.count())
                         .group_by(members.c.channel, members.c.eligible)).all()
-    per_channel: dict[str, int] = {}
-    for channel, is_eligible, count in rows:
-        if is_eligible:
-            per_channel[channel or "UNKNOWN"] = per_channel.get(channel or "UNKNOWN", 0) + count
-    return {"Total": sum(r[2] for r in rows), "Eligible": sum(per_channel.values()),
-            "EligibleByChannel": dict(sorted(per_channel.items()))}
+
+
+def _counted_in_index(conn: Connection, app_id: str, plan) -> list:
+    """The same rows on SQLite for a segment that `schema.endpoints_for_segments` covers, read
+    from that index alone and without a sort: it leads with channel and eligibility, so one
+    count per eligibility, over the app's channels one after the other, seeks within each
+    (channel, eligibility) group to what the segment names and groups in index order. (Grouping
+    by the eligibility expression instead would read the documents, see `_counted`.)"""
+    where = and_(condition(conn, app_id, plan), SEGMENT_INDEX_OPT_IN)
+    channels = _channels(conn, app_id)
+    counts = []
+    for flag in (1, 0):
+        group = and_(where, SQLITE_ELIGIBLE == flag)
+        if channels:
+            counts.append(select(endpoints.c.channel_type, literal(flag), func.count())
+                          .where(group, endpoints.c.channel_type.in_(channels)).group_by(endpoints.c.channel_type))
+        counts.append(select(null(), literal(flag), func.count()).where(group, endpoints.c.channel_type.is_(None)))
+    return conn.execute(union_all(*counts)).all()
+
+
+def _channels(conn: Connection, app_id: str) -> list[str]:
+    """The channel types the app's endpoints have, by one seek of the segment index each."""
+    first = select(func.min(endpoints.c.channel_type)).where(endpoints.c.app_id == app_id, SEGMENT_INDEX_OPT_IN)
+    found: list[str] = []
+    while True:
+        channel = conn.execute(first.where(endpoints.c.channel_type > found[-1]) if found else first).scalar()
+        if channel is None:
+            return found
+        found.append(channel)
 
 
 def endpoint_pages(conn: Connection, app_id: str, plan, *, after: str | None = None, page_size: int = 1000,
