@@ -40,7 +40,8 @@ _STRUCTURED = ("from", "to", "cc", "reply-to", "sender")
 
 
 class MimeSkeleton:
-    """Build `bytes` messages for one sender setup; `build()` is called once per recipient."""
+    """Build `bytes` messages for one sender setup; `build()` (or `build_data()`, the same
+    message framed for SMTP's DATA) is called once per recipient."""
 
     def __init__(self, boundary: str | None = None):
         self.boundary = boundary or f"=_{secrets.token_hex(10)}"
@@ -53,8 +54,24 @@ class MimeSkeleton:
         self._date_cache: tuple[int, str] = (-1, "")
         self._from_cache: tuple[str, str] = ("", "")
 
-    def build(self, *, from_address: str, to: str, subject: str, message_id: str, timestamp: float,
-              text: str | None = None, html: str | None = None, reply_to=(), headers=()) -> bytes:
+    def build(self, **fields) -> bytes:
+        """The message (keywords: see `compose`)."""
+        return _encoded(self.compose(**fields))
+
+    def build_data(self, **fields) -> bytes:
+        """The message as SMTP's DATA payload: what `smtp_transaction.wire_data` makes of
+        `build()`'s bytes, without another pass over them. The text has CRLF line ends only by
+        construction (header values lose their CR and LF, bodies are normalised, folds and parts
+        are joined with CRLF), so only a line starting with "." needs doubling (RFC 5321
+        §4.5.2: a body line; the first line is a header), then the end-of-data line is added."""
+        text = self.compose(**fields)
+        if "\n." in text:
+            text = text.replace("\r\n.", "\r\n..")
+        return _encoded(text + (".\r\n" if text.endswith(CRLF) else "\r\n.\r\n"))
+
+    def compose(self, *, from_address: str, to: str, subject: str, message_id: str, timestamp: float,
+                text: str | None = None, html: str | None = None, reply_to=(), headers=()) -> str:
+        """The message as text, CRLF line ends throughout."""
         if self._from_cache[0] != from_address:  # a campaign's every message has the same sender
             self._from_cache = (from_address, addresses(from_address, 6))
         out = [
@@ -77,9 +94,7 @@ class MimeSkeleton:
             kind = "html" if html is not None else "plain"
             out += ["Content-Type: text/", kind, "; charset=utf-8", CRLF,
                     *self._body(html if html is not None else (text or ""))]
-        text = "".join(out)
-        # Only an internationalised mailbox (sent with SMTPUTF8) leaves non-ASCII in the headers.
-        return text.encode("ascii") if text.isascii() else text.encode("utf-8")
+        return "".join(out)
 
     def _body(self, content: str) -> list[str]:
         """`Content-Transfer-Encoding` header, blank line, the encoded body ending in CRLF."""
@@ -92,6 +107,11 @@ class MimeSkeleton:
         if self._date_cache[0] != second:  # formatting costs ~10 us: once per second is enough
             self._date_cache = (second, format_datetime(datetime.fromtimestamp(second, timezone.utc)))
         return self._date_cache[1]
+
+
+def _encoded(text: str) -> bytes:
+    # Only an internationalised mailbox (sent with SMTPUTF8) leaves non-ASCII in the headers.
+    return text.encode("ascii") if text.isascii() else text.encode("utf-8")
 
 
 def crlf(text: str) -> str:

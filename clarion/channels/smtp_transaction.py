@@ -53,16 +53,16 @@ class Broken(SmtpError):
 
 
 class Job:
-    """One message to one recipient, queued for whichever connection is free. `data` is already
-    in its wire form (`wire_data`)."""
+    """One message to one recipient, for whichever connection is free. `data` is the DATA
+    payload (`wire_data`, or `MimeSkeleton.build_data`); `size` the message's size (SIZE=)."""
 
     __slots__ = ("sender", "recipient", "data", "size", "ascii", "tries", "owner", "index")
 
-    def __init__(self, sender: str, recipient: str, message: bytes, owner, index: int):
+    def __init__(self, sender: str, recipient: str, data: bytes, size: int, owner, index: int):
         self.sender, self.recipient = sender, recipient
-        self.data = wire_data(message)
-        self.size = len(message)
-        self.ascii = message.isascii()
+        self.data = data
+        self.size = size
+        self.ascii = data.isascii()
         self.tries = 0
         self.owner, self.index = owner, index  # where the outcome goes (the transport's batch)
 

@@ -19,16 +19,19 @@ events of each message; for push, Context is added to `data.pinpoint` too.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import functools
+
+import orjson
+from sqlalchemy import ARRAY, String, Text, any_, bindparam, cast, func, literal_column, select
 
 from ..delivery import DeliveryItem, Sender
 from ..delivery import tracking
-from ..domain.endpoints import Stored
+from ..domain.endpoints import project
 from ..protocol.errors import BadRequest
 from ..protocol.extensions import extension
 from ..store import apps as app_store
-from ..store import endpoints as endpoint_store
 from ..store.schema import endpoints as endpoint_table
+from ..store.schema import users as user_table
 from . import operation
 from .apps import require_app
 
@@ -37,6 +40,7 @@ OVERRIDES = ("BodyOverride", "TitleOverride", "RawContent")
 UNKNOWN_ENDPOINT = {"DeliveryStatus": "PERMANENT_FAILURE", "StatusCode": 404,
                     "StatusMessage": "Endpoint does not exist"}
 _E = endpoint_table.c
+_U = user_table.c
 
 
 @operation("SendMessages")
@@ -49,7 +53,7 @@ def send_messages(ctx, application_id: str, message_request: dict) -> dict:
             raise BadRequest(f"ChannelType is required for the address '{address}'")
     with ctx.store.read() as conn:
         app_id = require_app(conn, application_id)["Id"]
-        found = endpoints_by_id(conn, app_id, list(endpoint_ids))
+    found = endpoints_by_id(ctx.store, app_id, list(endpoint_ids))
     message = _Message(message_request)
     items = [message.item({"Address": a, "ChannelType": c["ChannelType"]}, c) for a, c in addresses.items()]
     known = [(eid, found[eid.lower()]) for eid in endpoint_ids if eid.lower() in found]
@@ -70,7 +74,7 @@ def send_users_messages(ctx, application_id: str, send_users_message_request: di
     _check_message(send_users_message_request, len(users), "Users")
     with ctx.store.read() as conn:
         app_id = require_app(conn, application_id)["Id"]
-        found = endpoints_of_users(conn, app_id, list(users))
+    found = endpoints_of_users(ctx.store, app_id, list(users))
     message = _Message(send_users_message_request)
     owners, items = [], []
     for user_id, config in users.items():
@@ -101,44 +105,73 @@ class _Message:
         self.templates = request.get("TemplateConfiguration")
         self.context = request.get("Context") or {}
         self.trace_id = request.get("TraceId")
+        # Recipients without a Context of their own share one attributes dict, so the send
+        # path prepares their events' attributes once (see DeliveryItem).
+        self.attributes = self._attributes({})
 
-    def item(self, endpoint: dict, config: dict) -> DeliveryItem:
-        attributes = {**self.context, **(config.get("Context") or {})}
+    def _attributes(self, own: dict) -> dict:
+        attributes = {**self.context, **own}
         if self.trace_id:
             attributes["trace_id"] = self.trace_id
-        overrides = {k: config[k] for k in OVERRIDES if config.get(k) is not None}
+        return attributes
+
+    def item(self, endpoint: dict, config: dict) -> DeliveryItem:
+        attributes, overrides, substitutions = self.attributes, None, {}
+        if config:  # (most recipients come with an empty map)
+            own = config.get("Context")
+            if own:
+                attributes = self._attributes(own)
+            overrides = {k: config[k] for k in OVERRIDES if config.get(k) is not None} or None
+            substitutions = config.get("Substitutions") or {}
         return DeliveryItem(endpoint=endpoint, channel_type=endpoint.get("ChannelType") or "",
                             message_configuration=self.configuration, template_configuration=self.templates,
-                            substitutions=config.get("Substitutions") or {}, event_attributes=attributes,
-                            overrides=overrides or None)
+                            substitutions=substitutions, event_attributes=attributes, overrides=overrides)
 
 
 # -- endpoints --------------------------------------------------------------------------------
+# A send only reads its recipients' endpoints: one statement (endpoints with their users'
+# attributes, the ids bound as one list) run straight on the driver by `Store.all`, outside a
+# transaction (one statement is its own snapshot) and without row locks.
 
-def endpoints_by_id(conn, app_id: str, endpoint_ids: list[str]) -> dict[str, dict]:
+def endpoints_by_id(store, app_id: str, endpoint_ids: list[str]) -> dict[str, dict]:
     """{lower-cased id: EndpointResponse} of the ids the app has."""
     if not endpoint_ids:
         return {}
-    query = select(_E.endpoint_key, _E.doc, _E.user_id, _E.cohort).where(
-        _E.app_id == app_id, _E.endpoint_key.in_(sorted({e.lower() for e in endpoint_ids})))
-    return _responses(conn, app_id, query)
+    rows = _recipients(store, "by_key", app_id, {e.lower() for e in endpoint_ids})
+    return {key: project(doc, attributes) for key, _, doc, attributes in rows}
 
 
-def endpoints_of_users(conn, app_id: str, user_ids: list[str]) -> dict[str, list[dict]]:
+def endpoints_of_users(store, app_id: str, user_ids: list[str]) -> dict[str, list[dict]]:
     """{user id: the user's EndpointResponses, by id} for the users that have endpoints."""
     if not user_ids:
         return {}
-    query = select(_E.endpoint_key, _E.doc, _E.user_id, _E.cohort).where(
-        _E.app_id == app_id, _E.user_id.in_(sorted(set(user_ids)))).order_by(_E.endpoint_key)
     by_user: dict[str, list[dict]] = {}
-    for doc in _responses(conn, app_id, query).values():
-        by_user.setdefault(doc["User"]["UserId"], []).append(doc)
+    for _, user_id, doc, attributes in _recipients(store, "by_user", app_id, set(user_ids)):
+        by_user.setdefault(user_id, []).append(project(doc, attributes))
     return by_user
 
 
-def _responses(conn, app_id: str, query) -> dict[str, dict]:
-    rows = [Stored(r.endpoint_key, r.doc, r.user_id, r.cohort) for r in conn.execute(query)]
-    return {row.key: doc for row, doc in zip(rows, endpoint_store.responses(conn, app_id, rows))}
+def _recipients(store, kind: str, app_id: str, values: set[str]) -> list[tuple]:
+    """(endpoint key, user id, doc, user attributes or None) rows, in key order."""
+    values = sorted(values)
+    listed = values if store.dialect == "postgresql" else orjson.dumps(values).decode()
+    rows = store.all(_recipients_query(store.dialect, kind), {"app": app_id, "values": listed})
+    loads = orjson.loads  # (both columns come as JSON text: they are cast to text)
+    return [(key, user_id, loads(doc), loads(attributes) if attributes else None)
+            for key, user_id, doc, attributes in rows]
+
+
+@functools.cache
+def _recipients_query(dialect: str, kind: str):
+    """Built once per dialect and kind: `Store.all` compiles a statement once (by identity)."""
+    column = _E.endpoint_key if kind == "by_key" else _E.user_id
+    if dialect == "postgresql":
+        listed = column == any_(bindparam("values", type_=ARRAY(String)))
+    else:  # the list as one JSON array: SQLAlchemy's per-value IN costs more than the query
+        listed = column.in_(select(literal_column("value")).select_from(func.json_each(bindparam("values"))))
+    joined = endpoint_table.outerjoin(user_table, (_U.app_id == _E.app_id) & (_U.user_id == _E.user_id))
+    return (select(_E.endpoint_key, _E.user_id, cast(_E.doc, Text), cast(_U.attributes, Text))
+            .select_from(joined).where(_E.app_id == bindparam("app"), listed).order_by(_E.endpoint_key))
 
 
 # -- extension: email open/click tracking (delivery/tracking.py) --------------------------------

@@ -8,6 +8,7 @@ import email.policy
 import pytest
 
 from clarion.channels.mime import MimeSkeleton, encoded_words, envelope_address
+from clarion.channels.smtp_transaction import wire_data
 
 SUBJECTS = [
     "Plain",
@@ -48,6 +49,19 @@ def test_round_trip_through_the_stdlib_parser(subject, body):
     lines = data.split(b"\r\n")
     assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
     assert max(len(line) for line in lines) <= (998 if "x" * 120 in subject else 78)
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("body", [*BODIES, ".leading dot", "ends without a line end", "\n.\n..\n", "", "é.\n.é"])
+@pytest.mark.parametrize("parts", ["both", "text", "html"])
+def test_data_payload_is_the_wire_form_of_the_message(subject, body, parts):
+    """`build_data` (the DATA payload in one pass) gives what `wire_data` makes of `build`."""
+    skeleton = MimeSkeleton()
+    fields = dict(from_address="Zoë <zoe@example.com>", to="Bob <bob@example.org>", subject=subject,
+                  message_id="id-1@example.com", timestamp=1_714_564_800,
+                  text=body if parts != "html" else None, html=f".<p>\n.{body}</p>" if parts != "text" else None,
+                  reply_to=["Ann <ann@example.com>"], headers=[("X-Note", ".dot\r\n.injected"), ("Cc", "c@example.com")])
+    assert skeleton.build_data(**fields) == wire_data(skeleton.build(**fields))
 
 
 def test_encoding_choices():

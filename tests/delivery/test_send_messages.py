@@ -171,3 +171,27 @@ def test_send_users_messages_reaches_every_endpoint_of_each_user(client, service
     assert response["Result"]["ghost"] == {}
     assert sent(service, "sms")[0]["content"]["body"] == "Hey Lin"
     assert sent(service, "email")[0]["content"]["text"] == "Hey Lin"
+
+
+def test_recipient_reads_give_what_get_endpoint_and_get_user_endpoints_give(client, service, app_id):
+    """SendMessages and SendUsersMessages read their recipients in one statement of their own:
+    the endpoints must be exactly the general read's EndpointResponses (user attributes and all)."""
+    from clarion.operations.messages import endpoints_by_id, endpoints_of_users
+
+    put_endpoint(client, app_id, "Mixed-Case", "a@example.com", Attributes={"City": ["Oslo"]},
+                 User={"UserId": "u1", "UserAttributes": {"FirstName": ["Ada"]}})
+    put_endpoint(client, app_id, "second", "+12065550123", channel="SMS", User={"UserId": "u1"})
+    put_endpoint(client, app_id, "no-user", "b@example.com")
+    put_endpoint(client, app_id, "user-without-attributes", "c@example.com", User={"UserId": "u2"})
+    ids = ["mixed-CASE", "second", "no-user", "user-without-attributes", "unknown"]
+    found = endpoints_by_id(service.store, app_id, ids)
+    assert sorted(found) == ["mixed-case", "no-user", "second", "user-without-attributes"]
+    for key, endpoint in found.items():
+        assert endpoint == client.get_endpoint(ApplicationId=app_id, EndpointId=key)["EndpointResponse"]
+    assert found["mixed-case"]["User"]["UserAttributes"] == {"FirstName": ["Ada"]}
+    by_user = endpoints_of_users(service.store, app_id, ["u1", "u2", "ghost"])
+    assert sorted(by_user) == ["u1", "u2"]
+    for user_id, endpoints in by_user.items():
+        general = client.get_user_endpoints(ApplicationId=app_id, UserId=user_id)["EndpointsResponse"]["Item"]
+        assert endpoints == sorted(general, key=lambda e: e["Id"].lower())
+    assert endpoints_by_id(service.store, app_id, []) == {} and endpoints_of_users(service.store, app_id, []) == {}
