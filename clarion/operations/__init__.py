@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..clock import iso
 from ..protocol.errors import Forbidden
@@ -95,9 +95,9 @@ def extension_handlers(modules: list[str] = MODULES) -> list[Callable]:
     return _marked(modules, "extension_route")
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who signed the request: a key, and the apps it may use (None: all of them)."""
+class Caller(NamedTuple):
+    """Who signed the request: a key, and the apps it may use (None: all of them).
+    Immutable; a named tuple, as every request makes one."""
 
     access_key_id: str
     apps: frozenset[str] | None = None

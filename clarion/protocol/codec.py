@@ -7,6 +7,7 @@ keyword arguments named after the members in snake_case (`ApplicationId` -> `app
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
@@ -30,36 +31,63 @@ def parse_request(operation: OperationModel, labels: dict[str, str], query: str,
     (`typed`, one pass in C) and, when that refuses it, validated so that a bad item becomes an
     `ItemError` in place instead of failing the request.
     """
-    shape = operation.input_shape
-    params = {}
-    query_values = _query_values(query) if query else {}
-    payload_name = shape.serialization.get("payload")
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire = member.serialization.get("name", name)
-        if location == "uri":
-            value = labels.get(wire)
-        elif location == "querystring":
-            value = _query_value(member, query_values.get(wire), name)
-        elif name == payload_name:
-            if items is not None:
-                value = typed.decode(member, body)
-                if value is not typed.FAILED:
-                    params[name] = value  # valid as a whole: nothing left to check
-                    continue
-            value = _json_body(body)
-        else:
-            continue
-        if value is not None:
-            if location is None:
-                validate(member, value, name, items or frozenset())
-            params[name] = value
-    for name in shape.required_members:
-        if name not in params:
-            if name == payload_name:
-                raise BadRequest(f"Missing required request body {name}")
-            raise BadRequest(f"Missing required parameter {shape.members[name].serialization.get('name', name)}")
-    return {snake(name): value for name, value in params.items()}
+    return request_parser(operation, items)(labels, query, body)
+
+
+class RequestParser:
+    """`parse_request` for one operation, with what it reads from the input shape (member
+    locations, wire and snake_case names, the payload member, required members and their
+    messages) worked out once instead of on every request."""
+
+    def __init__(self, operation: OperationModel, items: frozenset[str] | None = None):
+        shape = operation.input_shape
+        payload_name = shape.serialization.get("payload")
+        self.items = items
+        # (location, wire name, member name, member shape, snake_case name), in member order.
+        self.members = []
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            if location in ("uri", "querystring") or name == payload_name:
+                self.members.append((location, member.serialization.get("name", name), name, member, snake(name)))
+        self.required = [
+            (snake(name), f"Missing required request body {name}" if name == payload_name else
+             f"Missing required parameter {shape.members[name].serialization.get('name', name)}")
+            for name in shape.required_members]
+        # Only path labels (GetApp, DeleteApp, ...): they always match, so nothing can be missing.
+        self.labels_only = ([(wire, key) for location, wire, _, _, key in self.members]
+                            if all(m[0] == "uri" for m in self.members) else None)
+
+    def __call__(self, labels: dict[str, str], query: str, body: bytes) -> dict:
+        if self.labels_only is not None:
+            try:
+                return {key: labels[wire] for wire, key in self.labels_only}
+            except KeyError:
+                pass  # a label missing: the general reading below names it
+        params = {}
+        query_values = _query_values(query) if query else {}
+        for location, wire, name, member, key in self.members:
+            if location == "uri":
+                value = labels.get(wire)
+            elif location == "querystring":
+                value = _query_value(member, query_values.get(wire), name)
+            else:
+                if self.items is not None:
+                    value = typed.decode(member, body)
+                    if value is not typed.FAILED:
+                        params[key] = value  # valid as a whole: nothing left to check
+                        continue
+                value = _json_body(body)
+                if value is not None:
+                    validate(member, value, name, self.items or frozenset())
+            if value is not None:
+                params[key] = value
+        for key, message in self.required:
+            if key not in params:
+                raise BadRequest(message)
+        return params
+
+
+request_parser = functools.lru_cache(maxsize=1024)(RequestParser)  # one per (operation, items)
 
 
 def snake(member_name: str) -> str:

@@ -1,7 +1,8 @@
 """The ASGI entry point: auth -> route -> parse -> validate -> handler -> serialize.
 
 A plain ASGI callable rather than a framework router: the route table comes from the model,
-and every microsecond here is paid by every request. Handlers are synchronous (the store is
+and every microsecond here is paid by every request. What can be worked out once per
+operation (its handler's marks, how its input shape is read) is kept in a `RoutePlan`. Handlers are synchronous (the store is
 synchronous) and run in a worker thread so a slow one never stalls the event loop, except
 those marked `inline` (see `operations.operation`).
 """
@@ -44,18 +45,38 @@ class Request:
 
     __slots__ = ("method", "raw_path", "query", "headers", "body", "request_id")
 
-    def __init__(self, scope: dict, body: bytes, request_id: str):
+    def __init__(self, scope: dict, body: bytes, request_id: str, headers: dict[str, str] | None = None):
         self.method = scope["method"]
         raw = scope.get("raw_path")
-        self.raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else quote(scope["path"])
+        self.raw_path = raw.decode("latin-1").partition("?")[0] if raw else quote(scope["path"])
         self.query = scope.get("query_string", b"").decode("latin-1")
-        self.headers = headers = {}
-        for name, value in scope["headers"]:  # ASGI names are lower-case already
-            key, text = name.decode("latin-1"), value.decode("latin-1")
-            # A repeated header is signed as its values joined by commas (SigV4's rule).
-            headers[key] = headers[key] + "," + text if key in headers else text
+        self.headers = decode_headers(scope["headers"]) if headers is None else headers
         self.body = body
         self.request_id = request_id
+
+
+def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header name -> value (ASGI names are lower-case already)."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+    if len(headers) < len(raw):  # a repeated header is signed as its values joined by commas (SigV4's rule)
+        headers = {}
+        for name, value in raw:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            headers[key] = headers[key] + "," + text if key in headers else text
+    return headers
+
+
+class RoutePlan:
+    """What the gateway needs to run one model operation, worked out once (see `Gateway.plan`)."""
+
+    __slots__ = ("operation", "handler", "parse", "body_limit", "inline", "inline_per_request")
+
+    def __init__(self, operation, handler):
+        self.operation, self.handler = operation, handler
+        self.parse = codec.RequestParser(operation, getattr(handler, "batch_items", None))
+        self.body_limit = getattr(handler, "max_body_bytes", None)  # a per-operation quota (PutEvents: 4 MB)
+        self.inline = handler.inline if handler is not None else False  # a bool, or a predicate over params
+        self.inline_per_request = callable(self.inline)
 
 
 class Gateway:
@@ -66,18 +87,21 @@ class Gateway:
         self.mounts = mounts or {}  # path prefix -> Mount, for paths outside /v1
         self._mount_prefixes = tuple(self.mounts)
         self.access_log = AccessLog()
+        self._plans: dict[str, RoutePlan] = {}
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":
-            return await self._lifespan(receive, send)
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
             return
         started = time.perf_counter()
         request_id = self.service.ids.request_id()
         caller_key = "-"
         try:
-            body = await _read_body(scope, receive, self.service.settings.max_body_bytes)
-            request = Request(scope, body, request_id)
+            received, limit = decode_headers(scope["headers"]), self.service.settings.max_body_bytes
+            if "content-length" in received:
+                _check_declared_length(scope["headers"], limit)
+            request = Request(scope, await _read_body(receive, limit), request_id, received)
             mount = self._mount_for(request.raw_path)
             if request.method == "OPTIONS":
                 status, headers, payload = 200, PREFLIGHT_HEADERS, b""
@@ -92,9 +116,9 @@ class Gateway:
             errors_log.exception("unhandled error in request %s", request_id)
             status, headers, payload = codec.serialize_error(
                 InternalServerError("Internal server error"), request_id)
-        headers = headers + CORS_HEADERS + [(b"x-amzn-requestid", request_id.encode()),
-                                            (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, *CORS_HEADERS, (b"x-amzn-requestid", request_id.encode()),
+                                (b"content-length", b"%d" % len(payload))]})
         await send({"type": "http.response.body", "body": payload})
         # Method, path, status, time, key id and request id only: never headers or bodies.
         self.access_log.record(scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000,
@@ -108,38 +132,53 @@ class Gateway:
                 return mount
         return None
 
+    def plan(self, route) -> RoutePlan:
+        """The route's plan, made on first use: its handler and the handler's marks, and the
+        request parser with the input shape already read."""
+        plan = self._plans.get(route.name)
+        if plan is None:
+            plan = self._plans[route.name] = RoutePlan(route.operation, self.handlers.get(route.name))
+        return plan
+
     async def _api(self, request: Request):
         caller = self.service.authenticate(request)
         resolved = self.model.resolve(request.method, request.raw_path)
         if resolved is None:
-            extension = self.service.extensions.resolve(request.method, request.raw_path)
-            if extension is not None:
-                handler, labels = extension
-                status, payload = await anyio.to_thread.run_sync(
-                    lambda: self.service.run_extension(handler, caller, request, labels))
-                return caller, status, list(codec.JSON_HEADERS), payload
-            allowed = self.model.allowed_methods(request.raw_path) + \
-                self.service.extensions.allowed_methods(request.raw_path)
-            if allowed:
-                raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.raw_path}; "
-                                       f"use {', '.join(allowed)}")
-            raise NotFound(f"No operation matches {request.method} {request.raw_path}")
+            return caller, *await self._outside_model(caller, request)
         route, labels = resolved
-        handler = self.handlers.get(route.name)
-        body_limit = getattr(handler, "max_body_bytes", None)  # a per-operation quota (PutEvents: 4 MB)
+        plan = self.plan(route)
+        body_limit = plan.body_limit
         if body_limit is not None and len(request.body) > body_limit:
             raise PayloadTooLarge(f"Request body of {len(request.body)} bytes exceeds the limit of "
                                   f"{body_limit} bytes for {route.name}")
         # Validate first: a malformed request gets its 400 whether or not the operation is served.
-        params = codec.parse_request(route.operation, labels, request.query, request.body,
-                                     getattr(handler, "batch_items", None))
+        params = plan.parse(labels, request.query, request.body)
+        handler = plan.handler
         if handler is None:
             raise NotImplementedYet(f"The operation {route.name} is not implemented in Clarion yet")
-        run = lambda: self.service.run_operation(handler, caller, request.request_id, params)  # noqa: E731
-        inline = handler.inline(params) if callable(handler.inline) else handler.inline  # per request
-        result = run() if inline else await anyio.to_thread.run_sync(run)
-        status, payload = codec.serialize_output(route.operation, result)
-        return caller, status, list(codec.JSON_HEADERS) if payload else [], payload
+        inline = plan.inline(params) if plan.inline_per_request else plan.inline
+        if inline:
+            result = self.service.run_operation(handler, caller, request.request_id, params)
+        else:
+            result = await anyio.to_thread.run_sync(
+                lambda: self.service.run_operation(handler, caller, request.request_id, params))
+        status, payload = codec.serialize_output(plan.operation, result)
+        return caller, status, codec.JSON_HEADERS if payload else (), payload
+
+    async def _outside_model(self, caller, request: Request) -> tuple[int, list, bytes]:
+        """An extension route, else the 405 or 404 answer."""
+        extension = self.service.extensions.resolve(request.method, request.raw_path)
+        if extension is not None:
+            handler, labels = extension
+            status, payload = await anyio.to_thread.run_sync(
+                lambda: self.service.run_extension(handler, caller, request, labels))
+            return status, codec.JSON_HEADERS, payload
+        allowed = self.model.allowed_methods(request.raw_path) + \
+            self.service.extensions.allowed_methods(request.raw_path)
+        if allowed:
+            raise MethodNotAllowed(f"Method {request.method} is not allowed on {request.raw_path}; "
+                                   f"use {', '.join(allowed)}")
+        raise NotFound(f"No operation matches {request.method} {request.raw_path}")
 
     async def _lifespan(self, receive, send):
         while True:
@@ -155,8 +194,8 @@ class Gateway:
                 return
 
 
-async def _read_body(scope, receive, limit: int) -> bytes:
-    for name, value in scope["headers"]:
+def _check_declared_length(raw_headers: list[tuple[bytes, bytes]], limit: int) -> None:
+    for name, value in raw_headers:
         if name.lower() == b"content-length":
             try:
                 declared = int(value)
@@ -164,6 +203,9 @@ async def _read_body(scope, receive, limit: int) -> bytes:
                 raise BadRequest("Invalid Content-Length header") from None
             if declared > limit:
                 raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+
+
+async def _read_body(receive, limit: int) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()

@@ -38,6 +38,8 @@ class Route:
             return None
         # Labels are matched on the still-encoded path, then decoded one by one, so an
         # encoded "/" inside a label (an ARN, a user id) never splits a segment.
+        if "%" not in raw_path:  # nothing to decode: most ids are plain
+            return dict(zip(self.labels, m.groups()))
         return {label: unquote(value) for label, value in zip(self.labels, m.groups())}
 
 

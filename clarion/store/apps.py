@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
 from . import keys as key_store
@@ -26,8 +27,15 @@ def get(conn: Connection, app_id: str) -> dict | None:
 
 def get_with_tags(store, app_id: str, arn: str) -> dict | None:
     """The ApplicationResponse, tags included, in one query (GetApp is a hot path)."""
-    row = store.first(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn}, json_columns=(0, 1))
-    return None if row is None else {**row[0], "tags": row[1] or {}}
+    row = store.first(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn})
+    if row is None:
+        return None
+    doc, tags = row
+    # SQLite hands JSON back as text (decoded here into a new dict, so ours to extend); psycopg
+    # decodes jsonb itself.
+    doc = orjson.loads(doc) if isinstance(doc, str) else dict(doc)
+    doc["tags"] = (orjson.loads(tags) if isinstance(tags, str) else tags) or {}
+    return doc
 
 
 def exists(conn: Connection, app_id: str) -> bool:
