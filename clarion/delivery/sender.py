@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ..channels.base import (UNKNOWN_FAILURE, UNREGISTERED, ConfigurationError,
                              DeliveryResult as TransportResult, OutboundCustom, Transport)
-from ..domain.templates import text_parts
+from ..domain.templates import TemplateError
 from ..events.rows import micros
 from ..operations.templates import template_document
 from ..store import apps as app_store
@@ -54,6 +54,7 @@ class Plan:
     transport: Transport | None = None
     channel_doc: dict | None = None
     error: str | None = None
+    render: Callable[..., dict] | None = None  # the content's `TemplateEngine.message_renderer`
 
 
 class Sender:
@@ -164,11 +165,24 @@ class _Batch:
             campaign = {k: str(v) for k, v in item.event_attributes.items() if k in CAMPAIGN_KEYS}
             track = tracking.tracker(*self.track, self.app_id, message_id, event_endpoint(item), campaign)
         try:
-            rendered = render(self.service.templates, plan.content, item, self.now, self.service.ids.request_id)
+            rendered = self._render(plan, item)
             return message_id, build(plan.content, rendered, item, message_id, self.app_id, plan.channel_doc or {},
                                      track)
         except Undeliverable as exc:
             return failure(item, str(exc))
+
+    def _render(self, plan: Plan, item: DeliveryItem) -> dict:
+        """`outbound.render`, through the plan's renderer (parts found and compiled once per
+        batch) unless the recipient overrides the content."""
+        if item.overrides:
+            return render(self.service.templates, plan.content, item, self.now, self.service.ids.request_id)
+        substitutions = plan.content.substitutions
+        if item.substitutions:
+            substitutions = {**substitutions, **item.substitutions} if substitutions else item.substitutions
+        try:
+            return plan.render(item.endpoint, substitutions, self.now, self.service.ids.request_id)
+        except TemplateError as exc:
+            raise Undeliverable(exc.message) from None
 
     # -- plans: one per (channel, message, template) ---------------------------------------------
 
@@ -177,6 +191,8 @@ class _Batch:
         plan = self.plans.get(key)
         if plan is None:
             plan = self.plans[key] = self._new_plan(item)
+            if plan.content is not None:
+                plan.render = self.service.templates.message_renderer(plan.content.doc)
         return plan
 
     def _new_plan(self, item: DeliveryItem) -> Plan:
@@ -186,7 +202,6 @@ class _Batch:
             return Plan(None, error="In-app messages are not sent: the app fetches them with GetInAppMessages")
         keys = self._template_keys(item)
         content = prepare(channel_type, item.message_configuration, self.templates[keys[0]] if keys else None)
-        self._compile(content)
         channels = self.service.channels
         if family == "CUSTOM":
             return Plan(content, channels.custom)
@@ -202,12 +217,6 @@ class _Batch:
             return Plan(content, channels.push_transport(self.app_id, channel_type, doc, credentials), doc)
         except ConfigurationError as exc:
             return Plan(content, error=f"The {channel_type} channel cannot send: {exc}")
-
-    def _compile(self, content: Content) -> None:
-        """Content that cannot compile fails the whole batch (a 400 naming the part)."""
-        engine = self.service.templates
-        for where, source, html in text_parts(content.doc):
-            engine.compiled(content.doc, where, source, html)
 
     # -- transports --------------------------------------------------------------------------------
 

@@ -155,23 +155,34 @@ def _flat_renderer(plan: list, html: bool, general: Callable[[dict], str]) -> Ca
     value the plain lookups do not cover (a missing top-level name, which pybars may find as
     an attribute; a value of another type) sends the whole render to the general function."""
 
+    # Each variable as (first segment, the rest, escaped): the walk down nested dicts, the
+    # common case, is inlined; anything else takes `_lookup`.
+    steps = [part if type(part) is str else (part[0][0], part[0][1:], part[0], part[1]) for part in plan]
+    escape = pybars_compiler.escape
+
     def run(context: dict) -> str:
         out = []
-        for part in plan:
+        for part in steps:
             if type(part) is str:
                 out.append(part)
                 continue
-            segments, escaped = part
-            value = _lookup(context, segments)
+            first, rest, segments, escaped = part
+            value = context.get(first, _MISSING)
+            for segment in rest:
+                if type(value) is dict:
+                    value = value.get(segment)
+                else:
+                    value = _lookup(context, segments)
+                    break
             kind = type(value)
             if kind is not str:
-                if value is _MISSING:
+                if value is _MISSING or kind not in _PLAIN:
                     return general(context)
                 if kind is list and len(value) == 1 and type(value[0]) is str:
                     value = value[0]  # a custom attribute's one value: the common case
                 else:
                     value = _prepare_text(value, escaped)
-            out.append(pybars_compiler.escape(value) if html and escaped else value)
+            out.append(escape(value) if html and escaped else value)
         return "".join(out)
 
     run.general = general  # for tests: the fast path must agree with it

@@ -295,19 +295,33 @@ class TemplateEngine:
         EMAIL {Subject, TextPart, HtmlPart, Headers}, SMS {Body}, VOICE {Body, LanguageCode,
         VoiceId}, PUSH {Default, APNS, GCM, ADM, Baidu: {Title, Body, Url, ...}} (see
         `push_content`), INAPP {Layout, Content, CustomConfig} unchanged."""
-        kind = doc.get("TemplateType")
-        result = {name: _copy(doc[name]) for name in CONTENT_MEMBERS.get(kind, ()) if doc.get(name) is not None}
-        parts = text_parts(doc)
-        if not parts:
-            return result
-        context = build_context(endpoint, substitutions, default_values(doc))
-        context.now, context.new_id = now, new_id or _fresh_id
-        for where, source, html in parts:
-            _put(result, where, self._render(doc, where, source, html, context))
-        return result
+        return self.message_renderer(doc)(endpoint, substitutions, now, new_id)
 
-    def _render(self, doc: dict, where: tuple, source: str, html: bool, context: RenderContext) -> str:
-        render = self.compiled(doc, where, source, html)
+    def message_renderer(self, doc: dict) -> Callable[..., dict]:
+        """`render_message` for one document, its parts found and compiled once:
+        `fn(endpoint, substitutions, now, new_id)`. For a sender that renders the same message
+        for many recipients (the document must not change while the function is used)."""
+        kind = doc.get("TemplateType")
+        members = [(name, doc[name]) for name in CONTENT_MEMBERS.get(kind, ()) if doc.get(name) is not None]
+        parts = [(where, source, html, self.compiled(doc, where, source, html))
+                 for where, source, html in text_parts(doc)]
+        defaults = default_values(doc) if parts else {}
+
+        def render(endpoint: dict | None, substitutions: dict | None, now: datetime,
+                   new_id: Callable[[], str] | None) -> dict:
+            result = {name: value if type(value) is str else _copy(value) for name, value in members}
+            if not parts:
+                return result
+            context = build_context(endpoint, substitutions, defaults)
+            context.now, context.new_id = now, new_id or _fresh_id
+            for where, source, html, compiled in parts:
+                _put(result, where, self._run(compiled, doc, where, source, context))
+            return result
+
+        return render
+
+    @staticmethod
+    def _run(render: Callable[[dict], str], doc: dict, where: tuple, source: str, context: RenderContext) -> str:
         try:
             return render(context)
         except HelperError as exc:

@@ -45,7 +45,10 @@ LOAD_SECONDS = 0.5  # a journaled event reaches DuckDB within about this long, o
 LOAD_EVENTS = 50_000  # or as soon as the open segment holds this many
 PURGE_INTERVAL_SECONDS = 3600.0
 MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
-CHECKPOINT_THRESHOLD = "128MB"  # DuckDB's default is 16MB
+CHECKPOINT_THRESHOLD = 128 * 2**20  # bytes of WAL; DuckDB's default is 16MB
+LOAD_MEMORY = 128 * 2**20  # the least memory loads are given (a load reads up to LOAD_EVENTS events)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 _TYPES = dict(schema.COLUMNS)
 _EVENT_STRUCT = ("STRUCT(EventType VARCHAR, Attributes MAP(VARCHAR, VARCHAR), Metrics MAP(VARCHAR, DOUBLE), "
@@ -79,6 +82,34 @@ INSERT_NAMES = (
     "read_json(?, format='newline_delimited', columns={'n': 'VARCHAR[][]'}, maximum_object_size=16777216)) "
     "ON CONFLICT DO NOTHING"
 )
+
+
+def size_bytes(size: str) -> int:
+    """`128MB`, `1.5GiB`, ... in bytes (MB = 10^6 bytes, MiB = 2^20, as DuckDB reads them)."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(\w+)", size.strip()).groups()
+    return int(float(number) * _UNITS[unit.upper()])
+
+
+def load_limit(memory_limit: str | None) -> int | None:
+    """The memory the store keeps to between queries, while it loads events, in bytes (None: no
+    limit): a quarter of the limit queries get, and no less than LOAD_MEMORY."""
+    if not memory_limit:
+        return None
+    limit = size_bytes(memory_limit)
+    return min(limit, max(LOAD_MEMORY, limit // 4))
+
+
+def checkpoint_threshold(limit: int | None) -> int:
+    """The WAL size at which loaded events are checkpointed, in bytes, for a memory limit in
+    bytes. A larger WAL fills row groups before they are compressed and written (about a
+    quarter less CPU per event loaded at 128MB than at DuckDB's 16MB, and a smaller file), but
+    everything loaded since the last checkpoint stays in memory, uncompressed (about 600 bytes
+    a campaign's event, more than the WAL holds): so at most a quarter of the limit."""
+    if limit is None:
+        return CHECKPOINT_THRESHOLD
+    return max(16 * 2**20, min(CHECKPOINT_THRESHOLD, limit // 4))
+
+
 _LOADED_DDL = "CREATE TABLE IF NOT EXISTS journal_loaded (segment BIGINT NOT NULL)"
 
 
@@ -89,6 +120,11 @@ class DuckDBEventStore(EventStore):
         if memory_limit and not MEMORY_SIZE.fullmatch(memory_limit):  # refuse at start-up, not at first use
             raise ValueError(f"CLARION_EVENTS_MEMORY_LIMIT={memory_limit!r} is not a size such as 128MB or 2GB")
         self.memory_limit = memory_limit
+        # Queries may use the whole limit; between them the store keeps to the load limit, so
+        # the blocks a query read, and the events loaded, do not hold memory for nothing.
+        self._load_limit = load_limit(memory_limit) if path != ":memory:" else None
+        self._readers = 0  # queries running (`read`)
+        self._readers_lock = threading.Lock()
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stop = threading.Event()
@@ -102,9 +138,7 @@ class DuckDBEventStore(EventStore):
         with self._lock:
             if self._con is None:
                 self._con = self._connect()
-                # A larger WAL before each checkpoint fills row groups before they are compressed
-                # and written: about a quarter less CPU per event loaded, and a smaller file.
-                self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+                self._con.execute(f"SET checkpoint_threshold = '{checkpoint_threshold(self._load_limit)}B'")
                 self._limit_memory()
                 schema.create(self._con)
                 self._con.execute(_LOADED_DDL)
@@ -124,7 +158,8 @@ class DuckDBEventStore(EventStore):
         if not self.memory_limit or self.path == ":memory:":  # in memory, nothing can be evicted
             return
         try:
-            self._con.execute("SET memory_limit = ?", [self.memory_limit])
+            self._con.execute("SET memory_limit = ?", [self.memory_limit])  # checks the setting
+            self._con.execute("SET memory_limit = ?", [f"{self._load_limit}B"])
         except duckdb.Error as error:
             raise RuntimeError(f"CLARION_EVENTS_MEMORY_LIMIT={self.memory_limit!r} is not a size DuckDB "
                                f"accepts (e.g. 128MB, 1GB): {error}") from error
@@ -294,9 +329,42 @@ class DuckDBEventStore(EventStore):
     @contextlib.contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self.sync()
-        cursor = self._con.cursor()
+        self._widen()
         try:
-            yield cursor
+            cursor = self._con.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        finally:
+            self._narrow()
+
+    def _widen(self) -> None:
+        """A query starts: the first one running lifts the limit to CLARION_EVENTS_MEMORY_LIMIT."""
+        if self._load_limit is None:
+            return
+        with self._readers_lock:
+            self._readers += 1
+            if self._readers == 1:
+                self._set_limit(self.memory_limit)
+
+    def _narrow(self) -> None:
+        """A query ended: the last one running brings the limit back to the load limit (DuckDB
+        evicts cached blocks to get there; if it cannot yet, the next query's end tries again)."""
+        if self._load_limit is None:
+            return
+        with self._readers_lock:
+            self._readers -= 1
+            if self._readers == 0:
+                try:
+                    self._set_limit(f"{self._load_limit}B")
+                except duckdb.Error as error:
+                    log.debug("event store memory stays at %s for now: %s", self.memory_limit, error)
+
+    def _set_limit(self, size: str) -> None:
+        cursor = self._con.cursor()  # a connection of its own: any thread may call this
+        try:
+            cursor.execute("SET memory_limit = ?", [size])
         finally:
             cursor.close()
 
