@@ -178,3 +178,52 @@ def test_csv_columns_are_planned_once_and_fill_nested_values():
         (5, "line 5: 9 values for 8 columns"),
     ]
     assert [n for n, _ in csv_rows("Id\na\nb\nc\n", skip=2)] == [3]
+
+
+@pytest.mark.parametrize("header", [
+    ["Id", "ChannelType", "Address", "Location.City", "Location.Latitude", "Attributes.i", "Attributes.i",
+     "Metrics.m", "User.UserId", "User.UserAttributes.p", "User.UserAttributes.p", "Demographic.Platform"],
+    ["User.UserAttributes.p", "Id", "User.UserId", "A.B.C.D", "A.B.x", "A.y"],
+])
+def test_the_compiled_column_plan_builds_what_the_column_walk_builds(header):
+    """Every mix of filled, blank and padded cells gives the same endpoint (or the same error)
+    from the per-header plan as from walking each column's path."""
+    import random
+
+    from clarion.transfer.endpoint_files import _Column, _csv_endpoint, _Plan
+    columns = [_Column.of(h) for h in header]
+    plan = _Plan.of(columns)
+    assert plan is not None
+    rnd = random.Random(5)
+    for _ in range(300):
+        cells = [rnd.choice(["", " ", "v", " w ", "1.5", "x"]) for _ in header][: rnd.randrange(len(header) + 1)]
+        outcomes = []
+        for build in (plan.endpoint, lambda c: _csv_endpoint(columns, c)):
+            try:
+                outcomes.append(build(cells))
+            except ValueError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], cells
+        if isinstance(outcomes[0], dict):
+            assert list(outcomes[0]) == list(outcomes[1])  # same member order
+
+
+def test_a_header_where_a_value_sits_where_another_column_nests_is_walked_column_by_column():
+    from clarion.transfer.endpoint_files import _Column, _Plan
+    assert _Plan.of([_Column.of(h) for h in ["Id", "Location", "Location.City"]]) is None
+    rows = csv_rows("Id,Location.City,Demographic\r\ne1,Paris,x\r\n\r\n , \r\n")
+    assert rows == [(1, {"Id": "e1", "Location": {"City": "Paris"}, "Demographic": "x"})]
+
+
+def test_endpoint_writes_to_an_unknown_app_are_404_and_app_ids_ignore_case(client, app_id):
+    from botocore.exceptions import ClientError
+    for call in (lambda a: client.update_endpoint(ApplicationId=a, EndpointId="e1",
+                                                  EndpointRequest={"ChannelType": "SMS", "Address": "+12065550100"}),
+                 lambda a: client.update_endpoints_batch(ApplicationId=a, EndpointBatchRequest={"Item": [
+                     {"Id": "e2", "ChannelType": "SMS", "Address": "+12065550101"}]})):
+        with pytest.raises(ClientError) as caught:
+            call("0" * 32)
+        assert caught.value.response["Error"]["Code"] == "NotFoundException"
+        assert caught.value.response["Error"]["Message"] == "Application not found"
+        call(app_id.upper())
+    assert client.get_endpoint(ApplicationId=app_id, EndpointId="e2")["EndpointResponse"]["ApplicationId"] == app_id

@@ -127,10 +127,18 @@ def _write(conn, app_id: str, work: rules.Workspace) -> None:
 
 # -- handlers --------------------------------------------------------------------------------
 
+def _require_app_id(conn, application_id: str) -> str:
+    """The app's id, or Pinpoint's 404 (as `require_app`, without loading the app)."""
+    app_id = endpoint_store.app_id_of(conn, application_id)
+    if app_id is None:
+        raise NotFound("Application not found")
+    return app_id
+
+
 @operation("UpdateEndpoint")
 def update_endpoint(ctx, application_id: str, endpoint_id: str, endpoint_request: dict) -> dict:
     with ctx.store.write() as conn:
-        app_id = require_app(conn, application_id)["Id"]
+        app_id = _require_app_id(conn, application_id)
         upsert_endpoints(ctx, conn, app_id, [(endpoint_id, endpoint_request)])
     return ctx.accepted()
 
@@ -148,7 +156,7 @@ def update_endpoints_batch(ctx, application_id: str, endpoint_batch_request: dic
             raise BadRequest(item.message)
     pairs = [(item.get("Id"), item) for item in items]
     with ctx.store.write() as conn:
-        app_id = require_app(conn, application_id)["Id"]
+        app_id = _require_app_id(conn, application_id)
         upsert_endpoints(ctx, conn, app_id, pairs)
     return ctx.accepted()
 

@@ -113,6 +113,7 @@ class _Statements:
                                 .where(attribute_names.c.app_id == bindparam("app")))
         self.existing = prepare(select(_E.endpoint_key).where(_E.app_id == bindparam("app"),
                                                               in_list(_E.endpoint_key, "keys")))
+        self.app = prepare(select(apps.c.app_id).where(apps.c.app_id == bindparam("app")))
         self._writers(prepare)
 
     def _writers(self, prepare) -> None:
@@ -210,6 +211,13 @@ def lock_related(conn: Connection, app_id: str, addresses: set[str], user_ids: s
 
 def lock_users(conn: Connection, app_id: str, user_ids: set[str]) -> dict[str, dict]:
     return _user_attributes(conn, app_id, user_ids, lock=True)
+
+
+def app_id_of(conn: Connection, app_id: str) -> str | None:
+    """The stored id of the app (ids are case-insensitive), or None: the write paths' existence
+    check, in one prepared statement (they need nothing else of the app)."""
+    rows = _fetch(conn, _sql(conn).app, {"app": app_id.lower()})
+    return rows[0][0] if rows else None
 
 
 def lock_app(conn: Connection, app_id: str) -> None:

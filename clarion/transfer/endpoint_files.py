@@ -12,6 +12,7 @@ Each row comes out as (line number, endpoint dict) or (line number, error messag
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 from collections.abc import Iterator
@@ -76,16 +77,21 @@ def _csv_rows(stream) -> Iterator[tuple[int, dict | str]]:
     if not header:
         return
     columns = [_Column.of(h) for h in header]
+    plan = _Plan.of(columns)
+    endpoint_of = plan.endpoint if plan is not None else functools.partial(_csv_endpoint, columns)
+    width = len(columns)
     for number, cells in enumerate(reader, start=1):
-        if not "".join(cells).strip():
-            continue
-        if len(cells) > len(columns):
-            yield number, f"line {number}: {len(cells)} values for {len(columns)} columns"
+        if len(cells) > width:
+            if "".join(cells).strip():  # a blank line is skipped, however wide
+                yield number, f"line {number}: {len(cells)} values for {width} columns"
             continue
         try:
-            yield number, _csv_endpoint(columns, cells)
+            endpoint = endpoint_of(cells)
         except ValueError as exc:
             yield number, f"line {number}: {exc}"
+            continue
+        if endpoint:  # else every cell was blank: a blank line
+            yield number, endpoint
 
 
 TEXT, LIST, NUMBER = range(3)
@@ -109,6 +115,65 @@ class _Column(NamedTuple):
         else:
             kind = TEXT
         return cls(tuple(parents), leaf, kind, ".".join(path))
+
+
+class _Plan(NamedTuple):
+    """The columns compiled for the common header, where no column's value sits where another
+    column nests (no `Location` beside `Location.City`): per column, the slot of the object
+    it fills, its leaf name, kind and path. Slot 0 is the endpoint; every other slot is a
+    nested object, made on the row's first value in it, inside its parent slot."""
+
+    cells: tuple[tuple[int, str, int, str], ...]
+    parents: tuple[tuple[int, str], ...]  # slot -> (parent slot, member name); slot 0 unused
+
+    @classmethod
+    def of(cls, columns: list[_Column]) -> "_Plan | None":
+        """The plan, or None for a header it cannot serve (`_csv_endpoint` reads those)."""
+        leaves = {(*c.parents, c.leaf) for c in columns}
+        slots, parents = {(): 0}, [(0, "")]
+        for column in columns:
+            for depth in range(1, len(column.parents) + 1):
+                path = column.parents[:depth]
+                if path in leaves:
+                    return None
+                if path not in slots:
+                    slots[path] = len(parents)
+                    parents.append((slots[path[:-1]], path[-1]))
+        return cls(tuple((slots[c.parents], c.leaf, c.kind, c.path) for c in columns), tuple(parents))
+
+    def endpoint(self, cells: list[str]) -> dict:
+        """What `_csv_endpoint` makes of the row, without walking each column's path."""
+        endpoint: dict = {}
+        made = [endpoint] + [None] * (len(self.parents) - 1)
+        for (slot, leaf, kind, path), cell in zip(self.cells, cells):
+            value = cell.strip()
+            if not value:
+                continue
+            target = made[slot]
+            if target is None:
+                target = self._open(made, slot)
+            if kind == TEXT:
+                target[leaf] = value
+            elif kind == LIST:
+                values = target.get(leaf)
+                if values is None:
+                    target[leaf] = [value]
+                else:
+                    values.append(value)
+            else:
+                try:
+                    target[leaf] = float(value)
+                except ValueError:
+                    raise ValueError(f"{path} must be a number, got {value!r}") from None
+        return endpoint
+
+    def _open(self, made: list, slot: int) -> dict:
+        parent_slot, name = self.parents[slot]
+        parent = made[parent_slot]
+        if parent is None:
+            parent = self._open(made, parent_slot)
+        made[slot] = parent[name] = {}
+        return made[slot]
 
 
 def _csv_endpoint(columns: list[_Column], cells: list[str]) -> dict:
