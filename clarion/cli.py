@@ -48,7 +48,9 @@ def serve(host, port, data_dir):
     import uvicorn
 
     from .protocol.http import server_config
+    from .runtime.memory import tune_allocator
 
+    tune_allocator()  # before any thread starts
     settings = _settings(data_dir, host=host, port=port)
     _configure_logging(settings.log_level)
     service = _build(settings)
@@ -81,6 +83,9 @@ def worker(once, data_dir):
     import signal
     import threading
 
+    from .runtime.memory import tune_allocator
+
+    tune_allocator()  # before any thread starts
     settings = _settings(data_dir)
     _configure_logging(settings.log_level)
     service = _build(settings)

@@ -161,12 +161,15 @@ def freeze_startup_heap() -> None:
     """Keep what start-up built out of every later garbage collection: it lives as long as the
     process, and walking it costs each collection tens of milliseconds (about 20 us per row of
     an import). The template grammar, tens of thousands of objects, is built first to be
-    frozen too. `clarion serve` and `clarion worker` call this once the service is built."""
+    frozen too. `clarion serve` and `clarion worker` call this once the service is built; it
+    also makes young-generation collections rarer (`runtime.memory.tune_collector`)."""
     from .domain.template_compiler import parse
+    from .runtime.memory import tune_collector
 
     parse("{{warm}}")
     gc.collect()
     gc.freeze()
+    tune_collector()
 
 
 def build(settings: Settings, *, clock: Clock | None = None, ids: Ids | None = None) -> Service:
