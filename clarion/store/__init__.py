@@ -14,15 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from . import schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 OWN_CONNECTIONS = 4  # threads that keep a connection of their own for hot single-row reads
+
+
+def head_revision() -> str:
+    """The newest migration's revision. Migrations are linear and each file is named after its
+    revision (`0012_segment_index_by_channel.py` is revision "0012"; tests check it)."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def _json_dumps(value) -> str:
@@ -44,12 +49,27 @@ class Store:
         self._detach_lock = threading.Lock()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent). Alembic (with Mako) is imported
+        only when there is something to do: a running server otherwise carries ~8 MB of modules
+        it never uses."""
+        if self.revision() == head_revision():
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "heads")
+
+    def revision(self) -> str | None:
+        """The schema's migration revision (None: not migrated yet)."""
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except DBAPIError:  # no such table yet
+                return None
 
     def first(self, statement, params: dict, json_columns: tuple[int, ...] = ()) -> tuple | None:
         """The first row of one prebuilt SELECT, for the hottest single-row reads (GetApp).
