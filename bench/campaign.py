@@ -12,8 +12,9 @@ campaign's message is personalised from endpoint and user attributes (subject, t
 
 1. SMTP: an `aiosmtpd` sink in its own process (bench/send.py's `Sink`); its ceiling measured
    first, in the same run, exactly as bench/send.py does (four processes pushing pre-serialized
-   messages over plain `smtplib`); then the campaign with `CLARION_EMAIL_TRANSPORT=smtp://...
-   ?pool=4`. The server's peak memory is its VmHWM (peak resident set) at the end.
+   messages over plain `smtplib`); then the campaign with `CLARION_EMAIL_TRANSPORT=smtp://...`
+   at Clarion's default pool (8 connections, as bench/send.py). The server's peak memory is its
+   VmHWM (peak resident set) at the end.
 2. Sandbox: the same campaign into the sandbox transport; afterwards every delivery is checked
    in the store (one SUCCESSFUL row per endpoint in `campaign_deliveries`, one outbox message
    per endpoint) and in the event store (one `_campaign.send` and one `_email.send` each).
@@ -171,7 +172,7 @@ def smtp_phase(workdir: Path, endpoints: int, ceiling_messages: int) -> bool:
         limit = ceiling(sink, ceiling_messages)
         print(f"  sink ceiling (4 smtplib senders, pre-built messages): {limit:,.0f} messages/s")
         before = sink.count
-        with serve(data_dir, f"smtp://127.0.0.1:{sink.port}?tls=none&pool=4") as server:
+        with serve(data_dir, f"smtp://127.0.0.1:{sink.port}?tls=none") as server:
             result = run_campaign(server, app_id, endpoints)
         received = sink.count - before
     ratio = result["rate"] / limit

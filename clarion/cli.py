@@ -29,6 +29,25 @@ def _build(settings: Settings):
     return build(settings)
 
 
+def _migrate_apart(settings: Settings) -> None:
+    """For the long-running commands: bring the schema up to date in a child process (`clarion
+    migrate`) when it is behind, so the server never loads Alembic and Mako (~8 MB it would
+    keep for its whole life)."""
+    import subprocess
+    import sys
+
+    from .store import Store, head_revision
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url)
+    try:
+        behind = store.revision() != head_revision()
+    finally:
+        store.close()
+    if behind:
+        subprocess.run([sys.executable, "-m", "clarion", "migrate", "--data-dir", str(settings.data_dir)], check=True)
+
+
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                                help="Where Clarion keeps its data (env CLARION_DATA_DIR; default ./clarion-data).")
 
@@ -53,6 +72,7 @@ def serve(host, port, data_dir):
     tune_allocator()  # before any thread starts
     settings = _settings(data_dir, host=host, port=port)
     _configure_logging(settings.log_level)
+    _migrate_apart(settings)
     service = _build(settings)
     key_id, secret = service.root_credentials
     endpoint = f"http://{settings.host}:{settings.port}"
@@ -88,6 +108,7 @@ def worker(once, data_dir):
     tune_allocator()  # before any thread starts
     settings = _settings(data_dir)
     _configure_logging(settings.log_level)
+    _migrate_apart(settings)
     service = _build(settings)
     from .service import freeze_startup_heap
 
@@ -104,6 +125,24 @@ def worker(once, data_dir):
     click.echo(f"clarion worker: {settings.worker_threads} thread(s); Ctrl-C to stop")
     stop.wait()
     service.close()
+
+
+@main.command()
+@data_dir_option
+def migrate(data_dir):
+    """Bring the store's schema to the newest version, then exit (`serve` and `worker` do it
+    themselves when needed; run it first when several processes share one PostgreSQL store)."""
+    from .store import Store, head_revision
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url)
+    try:
+        before = store.revision()
+        store.migrate()
+    finally:
+        store.close()
+    click.echo(f"schema at {head_revision()}" + ("" if before == head_revision() else f" (was {before or 'empty'})"))
 
 
 def _configure_logging(level: str) -> None:
