@@ -8,12 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from clarion.domain import segments as seg
-from clarion.operations import Caller, Context
-from clarion.operations import apps as app_ops
-from clarion.operations import endpoints as endpoint_ops
 from clarion.store import segments as segment_store
 
-from .test_segments import generate
+from .test_segments import seeded_app
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 FRANCE = {"Location": {"Country": {"Values": ["FR"]}}}
@@ -22,11 +19,7 @@ FRANCE = {"Location": {"Country": {"Values": ["FR"]}}}
 @pytest.fixture
 def audience(service):
     """An app with 250 generated endpoints; (service, app id, stored endpoints by key)."""
-    ctx = Context(service, Caller("test"), "req")
-    app_id = app_ops.create_app(ctx, create_application_request={"Name": "pages"})["Id"]
-    items = generate(250, seed=11)
-    for i in range(0, len(items), 100):
-        endpoint_ops.update_endpoints_batch(ctx, app_id, {"Item": items[i:i + 100]})
+    app_id = seeded_app(service, 250, seed=11)
     with service.store.read() as conn:
         stored = {r["Id"].lower(): r for page in segment_store.endpoint_pages(conn, app_id, seg.EVERYONE)
                   for r in page}

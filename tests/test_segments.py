@@ -51,6 +51,20 @@ def generate(n: int, seed: int = 7) -> list[dict]:
     return items
 
 
+def seeded_app(service, count: int, seed: int) -> str:
+    """A new app holding `count` generated endpoints (written through UpdateEndpointsBatch)."""
+    from clarion.operations import Caller, Context
+    from clarion.operations import apps as app_ops
+    from clarion.operations import endpoints as endpoint_ops
+
+    ctx = Context(service, Caller("test"), "req")
+    app_id = app_ops.create_app(ctx, create_application_request={"Name": "pages"})["Id"]
+    items = generate(count, seed=seed)
+    for i in range(0, len(items), 100):
+        endpoint_ops.update_endpoints_batch(ctx, app_id, {"Item": items[i:i + 100]})
+    return app_id
+
+
 def km(a_lat, a_lon, b_lat, b_lon) -> float:
     p1, p2 = math.radians(a_lat), math.radians(b_lat)
     dp, dl = p2 - p1, math.radians(b_lon - a_lon)

@@ -9,13 +9,10 @@ from datetime import datetime, timezone
 import pytest
 
 from clarion.domain import segments as seg
-from clarion.operations import Caller, Context
-from clarion.operations import apps as app_ops
-from clarion.operations import endpoints as endpoint_ops
 from clarion.runtime.campaigns.audience import read_page
 from clarion.store import segments as segment_store
 
-from ..test_segments import generate
+from ..test_segments import seeded_app
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -23,11 +20,7 @@ NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 @pytest.fixture
 def audience(service):
     """An app with 250 generated endpoints, most with a user, some users with attributes."""
-    ctx = Context(service, Caller("test"), "req")
-    app_id = app_ops.create_app(ctx, create_application_request={"Name": "pages"})["Id"]
-    items = generate(250, seed=5)
-    for i in range(0, len(items), 100):
-        endpoint_ops.update_endpoints_batch(ctx, app_id, {"Item": items[i:i + 100]})
+    app_id = seeded_app(service, 250, seed=5)
     return service, app_id
 
 
