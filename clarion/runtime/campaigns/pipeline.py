@@ -26,7 +26,11 @@ from . import screening, send_events, tally
 from .tally import Tally
 from .treatment import CUSTOM, RunSettings
 
-SEND_BATCH = 500  # items per Sender call: the most a crash can leave sent but unrecorded, per thread
+# Items per Sender call: the most a crash can leave sent but unrecorded, per thread. A batch is
+# rendered whole before its first message goes and finishes with its slowest one, so smaller
+# batches keep the channels busier: 200 sends a campaign into SMTP ~10% faster than 500 did
+# (bench/campaign.py), and 100 no faster than 200.
+SEND_BATCH = 200
 DAY = timedelta(days=1)
 
 
