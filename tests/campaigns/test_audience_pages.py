@@ -1,6 +1,6 @@
-"""A run's audience pages (`runtime.campaigns.audience.read_page`, which reads the JSON
-columns raw and decodes each once) hold exactly what `store.segments.endpoint_pages` gives:
-the same endpoints, with their users' attributes, in the same pages; on both backends."""
+"""Audience pages (`store.segments.endpoint_pages`, which reads the JSON columns raw and
+decodes each once, as a campaign run reads its audience) hold each endpoint exactly as
+GetEndpoint gives it, its user's attributes included, in key order; on both backends."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from clarion.domain import segments as seg
-from clarion.runtime.campaigns.audience import read_page
+from clarion.store import endpoints as endpoint_store
 from clarion.store import segments as segment_store
 
 from ..test_segments import seeded_app
@@ -39,13 +39,15 @@ def pages(service, app_id, plan, page_size, reader) -> list[list[dict]]:
 @pytest.mark.parametrize("page_size", [1, 33, 1000])
 @pytest.mark.parametrize("plan", [seg.EVERYONE, seg.dimensions({"Location": {"Country": {"Values": ["FR"]}}}, NOW)],
                          ids=["everyone", "france"])
-def test_raw_pages_equal_the_segment_store_pages(audience, monkeypatch, window, page_size, plan):
+def test_pages_hold_each_endpoint_as_get_endpoint_gives_it(audience, monkeypatch, window, page_size, plan):
     service, app_id = audience
     monkeypatch.setattr(segment_store, "WINDOW", window)
-    raw = pages(service, app_id, plan, page_size, lambda conn, after: read_page(conn, app_id, plan, after, page_size))
-    stored = pages(service, app_id, plan, page_size, lambda conn, after: next(
+    found = pages(service, app_id, plan, page_size, lambda conn, after: next(
         segment_store.endpoint_pages(conn, app_id, plan, after=after, page_size=page_size), []))
-    assert raw == stored and raw
-    endpoints = [e for page in raw for e in page]
+    assert found and all(len(page) == page_size for page in found[:-1])
+    endpoints = [e for page in found for e in page]
+    keys = [e["Id"].lower() for e in endpoints]
+    assert keys == sorted(set(keys))
+    assert endpoints == [endpoint_store.response(service.store, app_id, key) for key in keys]
     assert any(e.get("User", {}).get("UserAttributes") for e in endpoints)  # the users' attributes are there
     assert any(e.get("User") and "UserAttributes" not in e["User"] for e in endpoints)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
-from sqlalchemy import and_, select, type_coerce
-from sqlalchemy.types import NullType
+from sqlalchemy import and_, select
 
 from ...clock import iso, parse_iso
 from ...domain import segments as seg
@@ -84,44 +82,9 @@ class Reader:
                 return [], "paused"
             if segment_store.get(conn, s.app_id, self.segment["Id"]) is None:
                 return [], "segment"
-            return read_page(conn, s.app_id, self.plan, after, self.page_size), None
+            pages = segment_store.endpoint_pages(conn, s.app_id, self.plan, after=after, page_size=self.page_size)
+            return next(pages, []), None
 
-
-def read_page(conn, app_id: str, plan, after: str | None, page_size: int) -> list[dict]:
-    """The next `page_size` members after `after`, as `segment_store.endpoint_pages` reads
-    them (keyset order, each query examining at most WINDOW endpoints), with the JSON columns
-    taken raw from the driver and decoded once each: SQLAlchemy's JSON processing and the
-    copy that adds the user's attributes cost as much as the rest of a message's send."""
-    segment_store._without_jit(conn)
-    where = segment_store.condition(conn, app_id, plan)
-    columns = (endpoints.c.endpoint_key, type_coerce(endpoints.c.doc, NullType()),
-               type_coerce(users.c.attributes, NullType()))
-    page: list[dict] = []
-    while True:
-        upto = segment_store._window_end(conn, app_id, after)
-        query = (select(*columns).select_from(audience_from()).where(where)
-                 .order_by(endpoints.c.endpoint_key).limit(page_size - len(page)))
-        if after is not None:
-            query = query.where(endpoints.c.endpoint_key > after)
-        if upto is not None:
-            query = query.where(endpoints.c.endpoint_key <= upto)
-        rows = conn.execute(query).all()
-        page += [_endpoint(doc, attributes) for _, doc, attributes in rows]
-        if len(page) == page_size or upto is None:
-            return page
-        after = upto
-
-
-def _endpoint(doc, attributes) -> dict:
-    """The full EndpointResponse from its raw columns (SQLite: JSON text; psycopg: decoded)."""
-    if type(doc) is not dict:
-        doc = orjson.loads(doc)
-    if attributes is not None and doc.get("User"):
-        if type(attributes) is not dict:
-            attributes = orjson.loads(attributes)
-        if attributes:
-            doc["User"]["UserAttributes"] = attributes  # a fresh document: changed in place
-    return doc
 
 
 class LocalWindow:
