@@ -187,10 +187,6 @@ def _day_key(secret: str, date: str, region: str) -> _DayKey:
     return day_key
 
 
-def signing_key(secret: str, date: str, region: str) -> bytes:
-    return _day_key(secret, date, region).key
-
-
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.digest(key, msg.encode(), "sha256")
 

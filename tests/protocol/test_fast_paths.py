@@ -91,7 +91,7 @@ def botocore_style_key(secret: str, date: str, region: str) -> bytes:
                                                 ("s/+=é", "20240229", "ap-southeast-2"), ("", "19700101", "x")])
 def test_the_day_key_signs_as_hmac_sha256_does(secret, date, region):
     key = botocore_style_key(secret, date, region)
-    assert sigv4.signing_key(secret, date, region) == key
+    assert sigv4._day_key(secret, date, region).key == key
     for message in (b"", b"AWS4-HMAC-SHA256\n20261130T095127Z\nscope\nhash", bytes(range(256)) * 3):
         assert sigv4._day_key(secret, date, region).sign(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
