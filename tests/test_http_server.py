@@ -1,4 +1,5 @@
-"""The HTTP server glue: one write per response, and HTTP/1.1 still behaving on the wire."""
+"""The HTTP server glue: one write per response, writes held to the end of the loop's turn,
+and HTTP/1.1 still behaving on the wire."""
 
 from __future__ import annotations
 
@@ -29,22 +30,85 @@ def test_installed_uvicorn_gets_the_one_write_protocol():
     assert http.protocol_class() != "auto"
 
 
+class ManualLoop:
+    """An event loop's `call_soon`, run by hand: `end_turn()` is the end of the loop's turn."""
+
+    def __init__(self):
+        self.callbacks = []
+
+    def call_soon(self, callback):
+        self.callbacks.append(callback)
+
+    def end_turn(self):
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+def held_head(transport, response_started=False):
+    loop = ManualLoop()
+    cycle = SimpleNamespace(response_started=response_started)
+    return http._HeldHead(transport, cycle, http.EndOfTurn(loop)), cycle, loop
+
+
 def test_the_head_waits_for_the_body_and_goes_out_with_it():
-    transport, cycle = RecordingTransport(), SimpleNamespace(response_started=False)
-    held = http._HeldHead(transport, cycle)
-    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
+    transport = RecordingTransport()
+    held, cycle, loop = held_head(transport)
+    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: on its own
+    loop.end_turn()
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
     cycle.response_started = True
     held.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert len(transport.writes) == 1
     held.write(b"body")
     held.write(b"more")  # a streamed chunk after the first goes out on its own
+    loop.end_turn()
     assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
 
 
+def test_writes_wait_for_the_end_of_the_turn_and_keep_their_order():
+    first, second = RecordingTransport(), RecordingTransport()
+    loop = ManualLoop()
+    writes = http.EndOfTurn(loop)
+    a = http._HeldHead(first, SimpleNamespace(response_started=True), writes)
+    b = http._HeldHead(second, SimpleNamespace(response_started=True), writes)
+    a.write(b"head-a")
+    a.write(b"body-a")
+    b.write(b"head-b")
+    b.write(b"body-b")
+    a.write(b"more-a")
+    assert first.writes == second.writes == []  # nothing before the turn ends
+    assert len(loop.callbacks) == 1  # one flush per turn, however many writes
+    loop.end_turn()
+    assert first.writes == [b"head-abody-a", b"more-a"] and second.writes == [b"head-bbody-b"]
+    a.write(b"next")  # the next turn gets its own flush
+    loop.end_turn()
+    assert first.writes[-1] == b"next"
+
+
+def test_closing_writes_what_was_held_first():
+    transport = RecordingTransport()
+    held, _, loop = held_head(transport, response_started=True)
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    held.write(b"body")
+    held.close()
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"] and transport.closed
+    loop.end_turn()  # the flush already ran: nothing is written twice
+    assert len(transport.writes) == 1
+
+
+def test_a_connection_gone_before_the_turn_ends_gets_nothing_written():
+    transport = RecordingTransport()
+    held, _, loop = held_head(transport, response_started=True)
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    held.write(b"body")
+    transport.closed = True  # the peer hung up
+    loop.end_turn()
+    assert transport.writes == []
+
+
 def test_a_response_without_a_body_still_sends_its_head():
-    transport, cycle = RecordingTransport(), SimpleNamespace(response_started=True)
-    held = http._HeldHead(transport, cycle)
+    transport = RecordingTransport()
+    held, _, loop = held_head(transport, response_started=True)
     held.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
     held.close()
     assert transport.writes == [b"HTTP/1.1 405 Method Not Allowed\r\n\r\n"] and transport.closed
@@ -91,6 +155,21 @@ def test_pipelined_requests_on_one_connection_each_get_their_response(sqlite_ser
     data = exchange(sqlite_server, request * 3, responses=3)
     assert data.count(b"HTTP/1.1 200 OK") == 3
     assert data.count(b'{"status":"ok"}') == 3
+
+
+def test_concurrent_clients_each_get_their_own_answers(sqlite_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create_then_read(n):
+        client = sqlite_server.client()
+        made = client.create_app(CreateApplicationRequest={"Name": f"app-{n}"})["ApplicationResponse"]
+        return [(made["Id"], client.get_app(ApplicationId=made["Id"])["ApplicationResponse"]["Name"])
+                for _ in range(20)]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(create_then_read, range(8)))
+    for n, reads in enumerate(answers):
+        assert {name for _, name in reads} == {f"app-{n}"}
 
 
 def until_closed(server, raw: bytes) -> bytes:
