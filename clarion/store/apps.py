@@ -26,8 +26,9 @@ def get(conn: Connection, app_id: str) -> dict | None:
 
 
 def get_with_tags(store, app_id: str, arn: str) -> dict | None:
-    """The ApplicationResponse, tags included, in one query (GetApp is a hot path)."""
-    row = store.first(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn})
+    """The ApplicationResponse, tags included, in one query (GetApp is a hot path), remembered
+    while the database is unchanged."""
+    row = store.first_unchanged(_GET_WITH_TAGS, {"app_id": app_id.lower(), "arn": arn})
     if row is None:
         return None
     doc, tags = row
