@@ -41,14 +41,17 @@ MODULES = [
 ]
 
 
-def operation(name: str, *, inline: bool | Callable[[dict], bool] = False, batch_items: tuple[str, ...] = (),
-              max_body_bytes: int | None = None) -> Callable:
+def operation(name: str, *, inline: bool | str | Callable[[dict], bool] = False,
+              batch_items: tuple[str, ...] = (), max_body_bytes: int | None = None) -> Callable:
     """Mark a function as the handler of the model's operation `name`.
 
     Handlers run in a worker thread, so a slow one never stalls the server. `inline=True` runs
     it on the event loop instead, which saves the thread hop (about half the cost of a small
     request): only for handlers that do a few indexed store calls and never wait on anything.
     It may also be a predicate over the request's params, to run only some requests inline.
+    `inline="uncontended"` runs it on the event loop unless its store write would wait for
+    another writer, and then in a thread (`Store.without_waiting`): only for handlers whose
+    first effect is their one short `store.write()`, since they may be started twice.
     `batch_items` names the shapes of a batch's independent items (PutEvents' events): the
     payload gets the typed fast decoder, and a bad item reaches the handler as an
     `ItemError` instead of failing the request (see `protocol.codec`). `max_body_bytes`

@@ -135,7 +135,7 @@ def _require_app_id(conn, application_id: str) -> str:
     return app_id
 
 
-@operation("UpdateEndpoint")
+@operation("UpdateEndpoint", inline="uncontended")
 def update_endpoint(ctx, application_id: str, endpoint_id: str, endpoint_request: dict) -> dict:
     with ctx.store.write() as conn:
         app_id = _require_app_id(conn, application_id)
@@ -145,7 +145,7 @@ def update_endpoint(ctx, application_id: str, endpoint_id: str, endpoint_request
 
 # The items get the model's typed decoder (one pass in C instead of a validation walk in
 # Python); an item that does not fit the model still rejects the whole batch, below.
-@operation("UpdateEndpointsBatch", batch_items=("EndpointBatchItem",))
+@operation("UpdateEndpointsBatch", inline="uncontended", batch_items=("EndpointBatchItem",))
 def update_endpoints_batch(ctx, application_id: str, endpoint_batch_request: dict) -> dict:
     items = endpoint_batch_request["Item"]
     if len(items) > rules.MAX_BATCH_ITEMS:

@@ -2,9 +2,9 @@
 
 A plain ASGI callable rather than a framework router: the route table comes from the model,
 and every microsecond here is paid by every request. What can be worked out once per
-operation (its handler's marks, how its input shape is read) is kept in a `RoutePlan`. Handlers are synchronous (the store is
-synchronous) and run in a worker thread so a slow one never stalls the event loop, except
-those marked `inline` (see `operations.operation`).
+operation (its handler's marks, how its input shape is read) is kept in a `RoutePlan`.
+Handlers are synchronous (the store is synchronous) and run in a worker thread so a slow one
+never stalls the event loop, except those marked `inline` (see `operations.operation`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from urllib.parse import quote
 import anyio.to_thread
 import orjson
 
+from ..store import Contended
 from . import codec
 from .access_log import AccessLog
 from .errors import (BadRequest, InternalServerError, MethodNotAllowed, NotFound, NotImplementedYet,
                      PayloadTooLarge, ServiceError)
 
 errors_log = logging.getLogger("clarion.errors")
+UNCONTENDED = "uncontended"  # an `operation(inline=...)` mode: see `operations.operation`
+UNCONTENDED_TRIES = 3
 
 # Browsers (the AWS SDK for JavaScript, Amplify) call the API cross-origin: every response says
 # who may read it; only the preflight (OPTIONS) answer needs the methods and headers allowed.
@@ -69,13 +72,15 @@ def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 class RoutePlan:
     """What the gateway needs to run one model operation, worked out once (see `Gateway.plan`)."""
 
-    __slots__ = ("operation", "handler", "parse", "body_limit", "inline", "inline_per_request")
+    __slots__ = ("operation", "handler", "parse", "body_limit", "inline", "inline_per_request", "uncontended")
 
     def __init__(self, operation, handler):
         self.operation, self.handler = operation, handler
         self.parse = codec.RequestParser(operation, getattr(handler, "batch_items", None))
         self.body_limit = getattr(handler, "max_body_bytes", None)  # a per-operation quota (PutEvents: 4 MB)
-        self.inline = handler.inline if handler is not None else False  # a bool, or a predicate over params
+        inline = handler.inline if handler is not None else False
+        self.uncontended = inline == UNCONTENDED  # inline unless its write would wait
+        self.inline = False if self.uncontended else inline  # a bool, or a predicate over params
         self.inline_per_request = callable(self.inline)
 
 
@@ -159,11 +164,28 @@ class Gateway:
         inline = plan.inline(params) if plan.inline_per_request else plan.inline
         if inline:
             result = self.service.run_operation(handler, caller, request.request_id, params)
+        elif plan.uncontended and self.service.store.writes_without_waiting:
+            result = await self._run_uncontended(
+                lambda: self.service.run_operation(handler, caller, request.request_id, params))
         else:
             result = await anyio.to_thread.run_sync(
                 lambda: self.service.run_operation(handler, caller, request.request_id, params))
         status, payload = codec.serialize_output(plan.operation, result)
         return caller, status, codec.JSON_HEADERS if payload else (), payload
+
+    async def _run_uncontended(self, run):
+        """Run a write handler on the event loop, its store write not waiting (`Contended` comes
+        before anything is written). Another writer busy: wait for it in a thread, then try
+        again on the loop. Handing the whole handler to a thread instead would make the next
+        requests meet that thread's write and follow it there, one after the other."""
+        store = self.service.store
+        for _ in range(UNCONTENDED_TRIES):
+            try:
+                with store.without_waiting():
+                    return run()
+            except Contended:
+                await anyio.to_thread.run_sync(store.wait_for_writers)
+        return await anyio.to_thread.run_sync(run)  # another process keeps writing: wait in a thread
 
     async def _outside_model(self, caller, request: Request) -> tuple[int, list, bytes]:
         """An extension route, else the 405 or 404 answer."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from . import schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 OWN_CONNECTIONS = 4  # threads that keep a connection of their own for hot single-row reads
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another process's write
 UNCHANGED_ROWS = 1024  # rows `first_unchanged` remembers while the database is unchanged
 _MISSING = object()
 
@@ -35,6 +37,10 @@ def head_revision() -> str:
 
 def _json_dumps(value) -> str:
     return orjson.dumps(value).decode()
+
+
+class Contended(Exception):
+    """A write asked not to wait (`Store.without_waiting`) would have had to."""
 
 
 class Store:
@@ -53,6 +59,9 @@ class Store:
         database = self.engine.url.database if self.dialect == "sqlite" else None
         self._wal_header = _WalHeader(database, self) if database and database != ":memory:" else None
         self._unchanged: tuple[bytes | None, dict] = (None, {})
+        # Only SQLite writes are short and local enough to run on the event loop: PostgreSQL's
+        # are network round trips, better waited for in a thread.
+        self.writes_without_waiting = self.dialect == "sqlite"
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent). Alembic (with Mako) is imported
@@ -166,9 +175,35 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        with self._write_lock, self.engine.connect() as conn:
-            with conn.execution_options(clarion_write=True).begin():
+        if getattr(self._local, "no_wait", False):
+            self._local.no_wait = False  # only the first write of the block (see without_waiting)
+            if not self._write_lock.acquire(blocking=False):
+                raise Contended()
+            lock, options = _held(self._write_lock), {"clarion_write": True, "clarion_no_wait": True}
+        else:
+            lock, options = self._write_lock, {"clarion_write": True}
+        with lock, self.engine.connect() as conn:
+            with conn.execution_options(**options).begin():
                 yield conn
+
+    def wait_for_writers(self) -> None:
+        """Return once this process's current writer is done (from a thread: it blocks)."""
+        with self._write_lock:
+            pass
+
+    @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Within the block, this thread's first `write()` raises `Contended` rather than wait
+        for another writer, of this process (the write lock) or of another (SQLite's lock).
+        The gateway runs short write handlers on the event loop this way, and in a thread only
+        when they would wait: the hop to a thread and back, with the GIL handed over at every
+        SQLite step, cost a quarter of an UpdateEndpointsBatch. SQLite only
+        (`writes_without_waiting`)."""
+        self._local.no_wait = True
+        try:
+            yield
+        finally:
+            self._local.no_wait = False
 
     def close(self) -> None:
         if self._wal_header is not None:
@@ -212,6 +247,15 @@ class _WalHeader:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+@contextlib.contextmanager
+def _held(lock):
+    """Release on exit a lock already acquired."""
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _fetch_one(driver_connection, sql: str, args):
@@ -262,15 +306,26 @@ def _tune_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         # WAL + synchronous=NORMAL: a committed write survives a killed process; only a
         # power cut can lose the last commits. See docs/configuration.md.
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
         # Straight to the driver: a full SQLAlchemy execution here cost as much as the query.
-        conn.connection.driver_connection.execute(
-            "BEGIN IMMEDIATE" if conn.get_execution_options().get("clarion_write") else "BEGIN")
+        driver, options = conn.connection.driver_connection, conn.get_execution_options()
+        if not options.get("clarion_no_wait"):
+            driver.execute("BEGIN IMMEDIATE" if options.get("clarion_write") else "BEGIN")
+            return
+        driver.execute("PRAGMA busy_timeout=0")  # another process writing: say so, do not wait
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            raise Contended() from None
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 __all__ = ["Store", "schema"]
