@@ -238,16 +238,16 @@ def run_phase(operation: str, target: str, host: str, port: int, creds: Credenti
 
 def _cpu_over(pid: int | None, begin: float, seconds: float) -> float | None:
     """CPU seconds (user + system, all threads) `pid` uses from `begin` for `seconds`."""
-    if pid is None or _cpu_seconds(pid) is None:
+    if pid is None or cpu_seconds(pid) is None:
         return None
     _sleep_until(begin)
-    before = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
     _sleep_until(begin + seconds)
-    after = _cpu_seconds(pid)
+    after = cpu_seconds(pid)
     return None if before is None or after is None else after - before
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rpartition(")")[2].split()

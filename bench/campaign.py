@@ -40,7 +40,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _harness import Server, free_port, machine_line  # noqa: E402
+from _harness import Server, cpu_seconds, free_port, machine_line  # noqa: E402
 from send import HTML, SUBJECT, TEXT, Sink, ceiling  # noqa: E402
 
 REGION = "us-east-1"
@@ -111,6 +111,7 @@ def run_campaign(server: Server, app_id: str, endpoints: int) -> dict:
     client = boto3.client("pinpoint", endpoint_url=server.url, region_name=REGION, aws_access_key_id=KEY,
                           aws_secret_access_key=SECRET, config=botocore.config.Config(retries={"max_attempts": 3}))
     segment_id = client.get_segments(ApplicationId=app_id)["SegmentsResponse"]["Item"][0]["Id"]
+    cpu_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     campaign = client.create_campaign(ApplicationId=app_id, WriteCampaignRequest={
         "Name": "bench", "SegmentId": segment_id, "Schedule": {"StartTime": "IMMEDIATE"},
@@ -129,8 +130,11 @@ def run_campaign(server: Server, app_id: str, endpoints: int) -> dict:
             print(f"\r  {activity['TotalEndpointCount']:,} sent after {last_print - started:.0f} s", end="", flush=True)
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(server.pid) - cpu_before
     print()
-    return {"elapsed": elapsed, "rate": activity["SuccessfulEndpointCount"] / elapsed, "activity": activity,
+    sent = activity["SuccessfulEndpointCount"]
+    return {"elapsed": elapsed, "rate": sent / elapsed, "activity": activity,
+            "cpu_us": cpu / max(sent, 1) * 1e6, "cpu_share": cpu / elapsed,
             "campaign_id": campaign["Id"], "peak_rss": max(peak_rss, memory_mb(server.pid, "VmHWM")),
             "peak_parts": peak_parts}
 
@@ -169,15 +173,21 @@ def smtp_phase(workdir: Path, endpoints: int, ceiling_messages: int) -> bool:
     data_dir = workdir / "smtp" / "data"
     app_id = seed(data_dir, endpoints)
     with Sink() as sink:
+        sink_cpu = cpu_seconds(sink.process.pid)
         limit = ceiling(sink, ceiling_messages)
-        print(f"  sink ceiling (4 smtplib senders, pre-built messages): {limit:,.0f} messages/s")
-        before = sink.count
+        ceiling_cpu_us = (cpu_seconds(sink.process.pid) - sink_cpu) / ceiling_messages * 1e6
+        print(f"  sink ceiling (4 smtplib senders, pre-built messages): {limit:,.0f} messages/s "
+              f"(sink CPU {ceiling_cpu_us:,.0f} us per message)")
+        before, sink_cpu = sink.count, cpu_seconds(sink.process.pid)
         with serve(data_dir, f"smtp://127.0.0.1:{sink.port}?tls=none") as server:
             result = run_campaign(server, app_id, endpoints)
         received = sink.count - before
+        campaign_cpu_us = (cpu_seconds(sink.process.pid) - sink_cpu) / max(received, 1) * 1e6
     ratio = result["rate"] / limit
     print(f"  campaign: {result['activity']['SuccessfulEndpointCount']:,} messages in {result['elapsed']:.1f} s = "
           f"{result['rate']:,.0f} messages/s; the sink received {received:,}")
+    print(f"  server CPU: {result['cpu_us']:,.0f} us per message ({result['cpu_share']:.0%} of a core); "
+          f"sink CPU: {campaign_cpu_us:,.0f} us per message")
     print(f"  ratio to the ceiling: {ratio:.2f} (target >= {TARGETS['ceiling']}) "
           f"{verdict(ratio >= TARGETS['ceiling'])}")
     print(f"  server peak RSS: {result['peak_rss']:,.0f} MB (target <= {TARGETS['rss_mb']}) "
@@ -198,6 +208,7 @@ def sandbox_phase(workdir: Path, endpoints: int) -> bool:
     print(f"  campaign: {result['activity']['SuccessfulEndpointCount']:,} messages in {result['elapsed']:.1f} s = "
           f"{result['rate']:,.0f} messages/s (target >= {TARGETS['sandbox']:,}) "
           f"{verdict(result['rate'] >= TARGETS['sandbox'])}; server peak RSS {result['peak_rss']:,.0f} MB")
+    print(f"  server CPU: {result['cpu_us']:,.0f} us per message ({result['cpu_share']:.0%} of a core)")
     found = recorded(data_dir, app_id, result["campaign_id"])
     complete = (found["deliveries"] == {"SUCCESSFUL": endpoints} and found["outbox"] == (endpoints, endpoints)
                 and found["events"].get("_campaign.send") == endpoints and found["events"].get("_email.send") == endpoints)

@@ -26,11 +26,12 @@ from . import screening, send_events, tally
 from .tally import Tally
 from .treatment import CUSTOM, RunSettings
 
-# Items per Sender call: the most a crash can leave sent but unrecorded, per thread. A batch is
-# rendered whole before its first message goes and finishes with its slowest one, so smaller
-# batches keep the channels busier: 200 sends a campaign into SMTP ~10% faster than 500 did
-# (bench/campaign.py), and 100 no faster than 200.
-SEND_BATCH = 200
+# Items per Sender call: the most a crash can leave sent but unrecorded, per thread (they are
+# sent again, with the same message ids). The Sender hands them to the channel in chunks,
+# rendering the next while one is on the wire, so one call per page keeps the channel fed and
+# writes the page's statuses in one statement: into SMTP, 216 us of server CPU per message
+# against 225 with calls of 200, and no slower (bench/campaign.py).
+SEND_BATCH = 1000
 DAY = timedelta(days=1)
 
 
