@@ -67,9 +67,11 @@ def serve(host, port, data_dir):
     import uvicorn
 
     from .protocol.http import server_config
+    from .runtime.gil import hand_over_often
     from .runtime.memory import tune_allocator
 
     tune_allocator()  # before any thread starts
+    hand_over_often()
     settings = _settings(data_dir, host=host, port=port)
     _configure_logging(settings.log_level)
     _migrate_apart(settings)
@@ -103,9 +105,11 @@ def worker(once, data_dir):
     import signal
     import threading
 
+    from .runtime.gil import hand_over_often
     from .runtime.memory import tune_allocator
 
     tune_allocator()  # before any thread starts
+    hand_over_often()
     settings = _settings(data_dir)
     _configure_logging(settings.log_level)
     _migrate_apart(settings)
