@@ -78,12 +78,26 @@ class Workers:
         try:
             self.handlers[job.kind](self.service, job, progress)
         except Exception as exc:  # the job's failure, not the worker's
-            state = self.queue.fail(job, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            state = self.queue.fail(job, error)
             log.warning("job %s (%s) attempt %d failed: %s; now %s", job.job_id, job.kind, job.attempts, exc, state)
+            if state == "dead":
+                self._buried(job, error)
             return True
         if not self.stopping.is_set():
             self.queue.complete(job)
         return True
+
+    def _buried(self, job: Job, error: str) -> None:
+        """A job failed its last attempt: its handler's `on_dead(service, job, error)`, if it has
+        one, puts what the job left half done in a final state (a campaign run's activity)."""
+        on_dead = getattr(self.handlers[job.kind], "on_dead", None)
+        if on_dead is None:
+            return
+        try:
+            on_dead(self.service, job, error)
+        except Exception:
+            log.exception("job %s (%s): its on_dead failed", job.job_id, job.kind)
 
     def drain(self, owner: str = "drain", limit: int = 10_000) -> int:
         """Run ready jobs in the calling thread until none is left (tests, `clarion worker --once`)."""

@@ -208,3 +208,22 @@ def test_a_failed_run_resumes_from_its_last_page_and_sends_each_message_once(env
     sent = mailbox(service, app_id)
     assert len(sent) == 60 and {len(m) for m in sent.values()} == {1}
     assert len(events(service, app_id, "_campaign.send")) == 60
+
+
+class BrokenSender:
+    def send(self, app_id, items):
+        raise RuntimeError("the transport blew up")
+
+
+def test_a_run_that_fails_every_attempt_ends_as_a_failed_activity(env, caplog):
+    client, app_id, service = env.client, env.app_id, env.service
+    put_endpoints(client, app_id, [email_endpoint(f"ep-{i}", f"r{i}@example.com") for i in range(3)])
+    campaign = create_campaign(client, app_id, segment(client, app_id))
+    service.campaigns.sender = BrokenSender()
+    for _ in range(8):  # every retry, each once its backoff is due
+        run_due(service)
+        env.clock.advance(minutes=10)
+    (run,) = activities(client, app_id, campaign["Id"])
+    assert run["State"] == "COMPLETED" and run["Result"] == "FAIL" and "End" in run
+    assert campaign_state(client, app_id, campaign["Id"]) == "COMPLETED"  # not EXECUTING for ever
+    assert "gave up after" in caplog.text and "the transport blew up" in caplog.text

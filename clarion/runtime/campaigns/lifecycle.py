@@ -1,7 +1,7 @@
 """How a run moves its activity and its campaign through their states (reference §4.10-4.11).
 
 Activity: PENDING (scheduled) -> INITIALIZING (the run opened) -> RUNNING -> COMPLETED (Result
-SUCCESS, or FAIL when nothing it attempted was accepted), or PAUSED (the campaign was paused,
+SUCCESS, or FAIL when nothing it attempted was accepted or its job failed every attempt), or PAUSED (the campaign was paused,
 or the channel stayed unreachable: resumed by the scheduler on unpause), or CANCELLED (its
 segment was deleted: the campaign becomes DELETED).
 
@@ -31,12 +31,14 @@ def start(run: Run, now: datetime) -> None:
     run.doc.setdefault("Start", iso(now))
 
 
-def finish(conn, run: Run, now: datetime) -> None:
+def finish(conn, run: Run, now: datetime, result: str | None = None) -> None:
     """The run is over: complete the activity and, if it was the last of its start, move the
-    campaign on."""
+    campaign on. `result` FAIL: it gave up; by default, FAIL when nothing it attempted was
+    accepted."""
     doc = run.doc
-    doc.update(State="COMPLETED", End=iso(now),
-               Result="FAIL" if doc["TotalEndpointCount"] and not doc["SuccessfulEndpointCount"] else "SUCCESS")
+    if result is None:
+        result = "FAIL" if doc["TotalEndpointCount"] and not doc["SuccessfulEndpointCount"] else "SUCCESS"
+    doc.update(State="COMPLETED", End=iso(now), Result=result)
     run.state["finished"] = True
     campaign_runs.save(conn, run)
     campaign_after_run(conn, doc["ApplicationId"], doc["CampaignId"], doc["ScheduledStart"])

@@ -52,6 +52,20 @@ def run_campaign(service, job, progress) -> None:
         run.execute(progress)
 
 
+def run_died(service, job, error: str) -> None:
+    """The run's job failed its last attempt: the activity completes as FAIL and the campaign
+    moves on, rather than showing a run in progress for ever."""
+    with service.store.write() as conn:
+        run = campaign_runs.load(conn, job.payload["activity_id"], lock=True)
+        if run is not None and not run.state.get("finished"):
+            lifecycle.finish(conn, run, service.clock.now(), result="FAIL")
+    log.error("campaign %s: its run %s gave up after %d attempts: %s", job.payload["campaign_id"],
+              job.payload["activity_id"], job.attempts, error)
+
+
+run_campaign.on_dead = run_died
+
+
 @dataclass
 class Page:
     last_key: str
