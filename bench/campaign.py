@@ -11,10 +11,11 @@ campaign with boto3 and times it from CreateCampaign to the activity's COMPLETED
 campaign's message is personalised from endpoint and user attributes (subject, text and HTML).
 
 1. SMTP: an `aiosmtpd` sink in its own process (bench/send.py's `Sink`); its ceiling measured
-   first, in the same run, exactly as bench/send.py does (four processes pushing pre-serialized
-   messages over plain `smtplib`); then the campaign with `CLARION_EMAIL_TRANSPORT=smtp://...`
-   at Clarion's default pool (8 connections, as bench/send.py). The server's peak memory is its
-   VmHWM (peak resident set) at the end.
+   in the same run, exactly as bench/send.py does (four processes pushing pre-serialized
+   messages over plain `smtplib`, before and after Clarion, the higher one counting); between
+   them the campaign with `CLARION_EMAIL_TRANSPORT=smtp://...` at Clarion's default pool (as
+   bench/send.py). The server's peak memory is its VmHWM (peak resident set) at the end; the
+   server's and the sink's CPU per message are printed too.
 2. Sandbox: the same campaign into the sandbox transport; afterwards every delivery is checked
    in the store (one SUCCESSFUL row per endpoint in `campaign_deliveries`, one outbox message
    per endpoint) and in the event store (one `_campaign.send` and one `_email.send` each).
@@ -168,27 +169,34 @@ def recorded(data_dir: Path, app_id: str, campaign_id: str) -> dict:
 
 # -- phases ----------------------------------------------------------------------------------------
 
+def measured_ceiling(sink: Sink, messages: int, when: str) -> float:
+    sink_cpu = cpu_seconds(sink.process.pid)
+    limit = ceiling(sink, messages)
+    cpu_us = (cpu_seconds(sink.process.pid) - sink_cpu) / messages * 1e6
+    print(f"  sink ceiling{when} (4 smtplib senders, pre-built messages): {limit:,.0f} messages/s "
+          f"(sink CPU {cpu_us:,.0f} us per message)")
+    return limit
+
+
 def smtp_phase(workdir: Path, endpoints: int, ceiling_messages: int) -> bool:
     print(f"\n== SMTP: {endpoints:,} endpoints into an aiosmtpd sink (its own process)")
     data_dir = workdir / "smtp" / "data"
     app_id = seed(data_dir, endpoints)
     with Sink() as sink:
-        sink_cpu = cpu_seconds(sink.process.pid)
-        limit = ceiling(sink, ceiling_messages)
-        ceiling_cpu_us = (cpu_seconds(sink.process.pid) - sink_cpu) / ceiling_messages * 1e6
-        print(f"  sink ceiling (4 smtplib senders, pre-built messages): {limit:,.0f} messages/s "
-              f"(sink CPU {ceiling_cpu_us:,.0f} us per message)")
+        first = measured_ceiling(sink, ceiling_messages, "")
         before, sink_cpu = sink.count, cpu_seconds(sink.process.pid)
         with serve(data_dir, f"smtp://127.0.0.1:{sink.port}?tls=none") as server:
             result = run_campaign(server, app_id, endpoints)
         received = sink.count - before
         campaign_cpu_us = (cpu_seconds(sink.process.pid) - sink_cpu) / max(received, 1) * 1e6
+        # Measured on both sides of the campaign, as bench/send.py does: the higher one counts.
+        limit = max(first, measured_ceiling(sink, ceiling_messages, " again, after the campaign"))
     ratio = result["rate"] / limit
     print(f"  campaign: {result['activity']['SuccessfulEndpointCount']:,} messages in {result['elapsed']:.1f} s = "
           f"{result['rate']:,.0f} messages/s; the sink received {received:,}")
     print(f"  server CPU: {result['cpu_us']:,.0f} us per message ({result['cpu_share']:.0%} of a core); "
           f"sink CPU: {campaign_cpu_us:,.0f} us per message")
-    print(f"  ratio to the ceiling: {ratio:.2f} (target >= {TARGETS['ceiling']}) "
+    print(f"  ratio to the higher ceiling: {ratio:.2f} (target >= {TARGETS['ceiling']}) "
           f"{verdict(ratio >= TARGETS['ceiling'])}")
     print(f"  server peak RSS: {result['peak_rss']:,.0f} MB (target <= {TARGETS['rss_mb']}) "
           f"{verdict(result['peak_rss'] <= TARGETS['rss_mb'])}")
