@@ -207,13 +207,15 @@ class SmtpTransport:
                     await transaction.start(first)
                 except Broken as exc:
                     connection = None
+                    if exc.waiting is not None:  # its message was never sent: first in the queue
+                        self._jobs.appendleft(exc.waiting)
                     job = self._again(exc.job, exc.cause)
                 except (SmtpError, OSError) as exc:  # opening failed (OSError covers TimeoutError)
                     connection = _close(connection)
                     job = self._again(job, exc)
         except asyncio.CancelledError:
-            in_flight = transaction.abandon() if transaction is not None else None
-            for unfinished in {id(j): j for j in (job, in_flight) if j is not None}.values():
+            in_flight = transaction.abandon() if transaction is not None else ()
+            for unfinished in {id(j): j for j in (job, *in_flight) if j is not None}.values():
                 unfinished.owner.finish(unfinished.index, _closed())
             raise
         finally:

@@ -9,7 +9,10 @@ this replaced, added a lock and per-command bookkeeping on top).
 
 When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and their
 three replies are read together; otherwise each command waits for its reply. Either way the
-message follows the 354 in one more write. A refused MAIL or RCPT is followed by RSET so the
+message follows the 354 in one more write, and with PIPELINING the next message's MAIL, RCPT
+and DATA go in that same write ("the transfer of message content is explicitly allowed to be
+the first command in a group", RFC 2920 §3.1): a message then costs one write and one round
+trip less. A refused MAIL or RCPT is followed by RSET so the
 connection carries the next message; a 421 (the server is closing), a lost connection or a
 reply that takes longer than the connection's `timeout` ends the transaction with `Broken`
 (one timer per connection, re-armed as replies come, not one per command). At most one message
@@ -44,12 +47,14 @@ class Refused(SmtpError):
 
 
 class Broken(SmtpError):
-    """The connection failed while `job` was in flight (the caller may send it again)."""
+    """The connection failed while `job` was in flight (the caller may send it again); `waiting`
+    is the job whose envelope followed it, not sent yet."""
 
-    def __init__(self, job, cause: BaseException):
+    def __init__(self, job, cause: BaseException, waiting=None):
         super().__init__(str(cause) or type(cause).__name__, getattr(cause, "code", None))
         self.job = job
         self.cause = cause
+        self.waiting = waiting
 
 
 class Job:
@@ -88,6 +93,7 @@ class Transaction:
         self.finished = self.loop.create_future()
         self.pipelining = "pipelining" in connection.extensions
         self.job: Job | None = None
+        self.waiting: Job | None = None  # the next job, its envelope sent behind the job's message
         self.expected: deque[int] = deque()  # the steps the coming replies answer
         self.envelope: list[Reply] = []  # pipelined MAIL/RCPT/DATA replies, until all three are in
         self.refusal: Refused | None = None
@@ -102,18 +108,31 @@ class Transaction:
             self.finish(outcome)
         return self.finished
 
-    def abandon(self) -> Job | None:
+    def abandon(self) -> tuple[Job, ...]:
         """The caller is cancelled: stop if still going (closing the connection, whose state is
-        then unknown) and return the job in flight."""
+        then unknown) and return the jobs in flight."""
         if not self.running:
-            return None
+            return ()
         self.stop()
         self.connection.close()
-        return self.job
+        return tuple(job for job in (self.job, self.waiting) if job is not None)
 
     def begin(self, job: Job) -> Unsupported | None:
         """Send the job's envelope; or, when it cannot go on this connection, its outcome."""
         self.job = job
+        envelope = self.envelope_of(job)
+        if isinstance(envelope, Unsupported):
+            return envelope
+        self.mail, self.rcpt = envelope
+        if self.pipelining:
+            self.envelope = []
+            self.send(self.mail + self.rcpt + b"DATA\r\n", _MAIL, _RCPT, _DATA)
+        else:
+            self.send(self.mail, _MAIL)
+        return None
+
+    def envelope_of(self, job: Job) -> tuple[bytes, bytes] | Unsupported:
+        """The job's MAIL and RCPT commands; or, when it cannot go on this connection, its outcome."""
         connection = self.connection
         utf8 = not (job.sender.isascii() and job.recipient.isascii())
         if utf8 and "smtputf8" not in connection.extensions:
@@ -126,14 +145,8 @@ class Transaction:
             options += b" BODY=8BITMIME"
         if utf8:
             options += b" SMTPUTF8"
-        self.mail = b"MAIL FROM:<" + job.sender.encode(encoding) + b">" + options + CRLF
-        self.rcpt = b"RCPT TO:<" + job.recipient.encode(encoding) + b">" + CRLF
-        if self.pipelining:
-            self.envelope = []
-            self.send(self.mail + self.rcpt + b"DATA\r\n", _MAIL, _RCPT, _DATA)
-        else:
-            self.send(self.mail, _MAIL)
-        return None
+        return (b"MAIL FROM:<" + job.sender.encode(encoding) + b">" + options + CRLF,
+                b"RCPT TO:<" + job.recipient.encode(encoding) + b">" + CRLF)
 
     def send(self, data: bytes, *steps: int) -> None:
         self.expected.extend(steps)
@@ -162,7 +175,7 @@ class Transaction:
         elif step == _RCPT:
             self.send(b"DATA\r\n", _DATA)
         else:
-            self.send(self.job.data, _END)
+            self.send_message()
 
     def envelope_replied(self) -> None:
         """All three pipelined replies are in: send the message, or find the refusal."""
@@ -173,6 +186,19 @@ class Transaction:
                     self.refusal = refusal
                     return self.send(b".\r\n", _DOT)  # end it empty (RFC 2920 §3.1)
                 return self.refuse(refusal)
+        self.send_message()
+
+    def send_message(self) -> None:
+        """The job's message, followed (pipelining) by the envelope of the next job, if any."""
+        if not self.pipelining:
+            return self.send(self.job.data, _END)
+        while (following := self.take()) is not None:
+            envelope = self.envelope_of(following)
+            if not isinstance(envelope, Unsupported):
+                self.waiting = following
+                mail, rcpt = envelope
+                return self.send(self.job.data + mail + rcpt + b"DATA\r\n", _END, _MAIL, _RCPT, _DATA)
+            self.done(following, envelope)
         self.send(self.job.data, _END)
 
     def refuse(self, refusal: Refused) -> None:
@@ -196,6 +222,9 @@ class Transaction:
         while True:
             job, self.job = self.job, None
             self.done(job, outcome)
+            if self.waiting is not None:  # its envelope is on its way: its replies come next
+                self.job, self.waiting, self.envelope = self.waiting, None, []
+                return
             following = self.take()
             if following is None:
                 self.stop()
@@ -219,7 +248,7 @@ class Transaction:
         self.protocol.fail(cause)
         self.connection.close()
         if not self.finished.done():
-            self.finished.set_exception(Broken(self.job, cause))
+            self.finished.set_exception(Broken(self.job, cause, self.waiting))
 
     def stop(self) -> None:
         self.running = False

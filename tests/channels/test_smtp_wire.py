@@ -284,3 +284,76 @@ def test_an_unreachable_port_fails_after_two_tries():
                    [mail("a@example.org", 0), mail("b@example.org", 1)])
     assert outcome(results) == [(TEMPORARY_FAILURE, 421, CONNECTION_FAILED)] * 2
     assert all(r.status_message.startswith("SMTP server unreachable") for r in results)
+
+
+class LookAheadServer:
+    """Offers PIPELINING; after each message's end of data it looks for the next command before
+    answering, and notes whether the client had sent it already ("pipelined") or was waiting
+    for the answer ("waited"). `drop_after` closes the connection, unanswered, once that many
+    messages have arrived (the first time only)."""
+
+    def __init__(self, drop_after: int | None = None):
+        self.drop_after = drop_after
+        self.seen: list[str] = []
+        self.received: list[str] = []
+        self.sessions = 0
+
+    async def start(self):
+        self.server = await asyncio.start_server(self.session, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def session(self, reader, writer):
+        self.sessions += 1
+        writer.write(b"220 look-ahead\r\n")
+        recipient, pending = "", None
+        try:
+            while line := pending or await reader.readline():
+                pending = None
+                verb = line.split(b":")[0].split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-look-ahead\r\n250 PIPELINING\r\n")
+                elif verb == b"MAIL":
+                    writer.write(b"250 ok\r\n")
+                elif verb == b"RCPT":
+                    recipient = line.decode().partition("<")[2].strip().rstrip(">")
+                    writer.write(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go on\r\n")
+                    await writer.drain()
+                    while await reader.readline() not in (b".\r\n", b""):
+                        pass
+                    try:
+                        pending = await asyncio.wait_for(reader.readline(), 1)
+                        self.seen.append("pipelined")
+                    except asyncio.TimeoutError:
+                        self.seen.append("waited")
+                    if self.drop_after is not None and len(self.received) + 1 == self.drop_after:
+                        self.drop_after = None
+                        break  # gone before answering: the message's fate is unknown to the client
+                    self.received.append(recipient)
+                    writer.write(b"250 queued\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+def test_each_message_goes_out_with_the_next_ones_envelope():
+    server = LookAheadServer()
+    results = run_against(server, [mail(f"r{n}@example.org", n) for n in range(3)], "pool=1&timeout=5")
+    assert outcome(results) == [(SUCCESSFUL, 200, None)] * 3
+    assert server.received == ["r0@example.org", "r1@example.org", "r2@example.org"]
+    # Messages 1 and 2 had their MAIL, RCPT and DATA behind the message before; the last waits.
+    assert server.seen == ["pipelined", "pipelined", "waited"]
+
+
+def test_a_connection_lost_after_a_message_sends_it_again_and_the_next_one_too():
+    server = LookAheadServer(drop_after=1)
+    results = run_against(server, [mail(f"r{n}@example.org", n) for n in range(3)], "pool=1&timeout=5")
+    assert outcome(results) == [(SUCCESSFUL, 200, None)] * 3
+    assert server.sessions == 2
+    # The first message went again (its fate was unknown); the one whose envelope followed it
+    # was never sent, so it is not lost and not counted as a try.
+    assert server.received == ["r0@example.org", "r1@example.org", "r2@example.org"]
