@@ -106,6 +106,20 @@ def test_a_connection_gone_before_the_turn_ends_gets_nothing_written():
     assert transport.writes == []
 
 
+def test_a_connection_that_fails_to_write_does_not_cost_the_others_their_answers():
+    class Failing(RecordingTransport):
+        def write(self, data):
+            raise RuntimeError("the handler is closed")
+
+    broken, fine = Failing(), RecordingTransport()
+    loop = ManualLoop()
+    writes = http.EndOfTurn(loop)
+    writes.write(broken, b"lost")
+    writes.write(fine, b"answer")
+    loop.end_turn()
+    assert fine.writes == [b"answer"]
+
+
 def test_a_response_without_a_body_still_sends_its_head():
     transport = RecordingTransport()
     held, _, loop = held_head(transport, response_started=True)

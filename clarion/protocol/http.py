@@ -45,8 +45,12 @@ class EndOfTurn:
     def flush(self) -> None:
         pending, self.pending = self.pending, []
         for transport, data in pending:
-            if not transport.is_closing():  # the peer went away: nothing to deliver it to
+            if transport.is_closing():  # the peer went away: nothing to deliver it to
+                continue
+            try:
                 transport.write(data)
+            except Exception:  # one broken connection must not cost the others their answers
+                log.debug("a held response could not be written", exc_info=True)
 
 
 _END_OF_TURN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> EndOfTurn
