@@ -112,8 +112,7 @@ class Store:
         if seen != header:
             rows = {}
             self._unchanged = (header, rows)
-        sql, names = self._compiled.get(statement) or self._compile(statement)
-        key = (sql, tuple(params[n] for n in names) if names is not None else tuple(sorted(params.items())))
+        key = (statement, tuple(sorted(params.items())))
         row = rows.get(key, _MISSING)
         if row is _MISSING:
             row = self._fetch(statement, params, _fetch_one)
